@@ -1,0 +1,66 @@
+"""The one place that decides which tuned share a workload's schedule comes from.
+
+Rule, in order: the exact share; else the nearest tuned share (a tie goes to the lower
+share, which never asks for more of the device than the record was measured with); else
+none, and the caller falls back to TVM's default schedule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from schedules_db.store import SliceKey, Store, StoredRecord
+
+Rule = Literal["exact", "nearest", "none"]
+
+
+@dataclass(frozen=True)
+class ShareChoice:
+    requested_percent: int
+    chosen_percent: int | None
+    rule: Rule
+
+    def describe(self) -> str:
+        if self.rule == "exact":
+            return f"tuned at {self.chosen_percent}% (exact share)"
+        if self.rule == "nearest":
+            return (
+                f"tuned at {self.chosen_percent}% (nearest tuned share to "
+                f"{self.requested_percent}%)"
+            )
+        return "TVM default schedule (never tuned on this target)"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The choice for one workload, and the record it selected (None when rule is 'none')."""
+
+    workload_shash: str
+    choice: ShareChoice
+    record: StoredRecord | None
+
+
+def choose_share(requested_percent: int, tuned_percents: Iterable[int]) -> ShareChoice:
+    tuned = sorted(set(tuned_percents))
+    if requested_percent in tuned:
+        return ShareChoice(requested_percent, requested_percent, "exact")
+    if not tuned:
+        return ShareChoice(requested_percent, None, "none")
+    nearest = min(tuned, key=lambda percent: (abs(percent - requested_percent), percent))
+    return ShareChoice(requested_percent, nearest, "nearest")
+
+
+def best_record(
+    store: Store, target_key: str, target_kind: str, share_kind: str, share_percent: int,
+    shash: str,
+) -> Lookup:
+    """The fastest record for one workload under the share rule above."""
+    tuned = store.tuned_shares(target_key, share_kind, shash)
+    choice = choose_share(share_percent, tuned)
+    if choice.chosen_percent is None:
+        return Lookup(shash, choice, None)
+    key = SliceKey(target_key, target_kind, share_kind, choice.chosen_percent)
+    (record,) = store.top_records(key, shash, limit=1)
+    return Lookup(shash, choice, record)

@@ -1,0 +1,97 @@
+"""MetaSchedule's view of the store: a `PyDatabase` that sees one (target, share) slice.
+
+MetaSchedule reads the best known candidates of a workload and writes every measured
+candidate through this adapter, so records land in the store tagged with the share they
+were measured at, as they are measured. It never sees records of another share or target.
+"""
+
+from __future__ import annotations
+
+import json
+
+import tvm_ffi
+from tvm.ir import IRModule
+from tvm.ir.utils import derived_object
+from tvm.s_tir.meta_schedule.database import PyDatabase, TuningRecord, Workload
+from tvm.target import Target
+
+from schedules_db.store import NewRecord, SliceKey, Store, StoredRecord
+from schedules_db.targetkey import target_json, target_key, target_kind
+
+
+def workload_shash(mod: IRModule) -> str:
+    """MetaSchedule's structural hash of a workload, as stored (same as `Workload.as_json()[0]`)."""
+    return str(tvm_ffi.structural_hash(mod))
+
+
+def slice_key_for(target: Target, share_kind: str, share_percent: int) -> SliceKey:
+    text = target_json(target)
+    return SliceKey(target_key(text), target_kind(text), share_kind, share_percent)
+
+
+@derived_object
+class SliceDatabase(PyDatabase):
+    """A MetaSchedule database over `store`, restricted to the slice `key`."""
+
+    def __init__(self, store: Store, key: SliceKey, worker: str = "") -> None:
+        super().__init__()
+        self.store = store
+        self.key = key
+        self.worker = worker
+        self._workloads: dict[str, Workload] = {}
+
+    def has_workload(self, mod: IRModule) -> bool:
+        return self.store.has_workload(workload_shash(mod))
+
+    def commit_workload(self, mod: IRModule) -> Workload:
+        shash = workload_shash(mod)
+        if shash not in self._workloads:
+            workload = Workload(mod)
+            self.store.ensure_workload(shash, json.dumps(workload.as_json()[1]))
+            self._workloads[shash] = workload
+        return self._workloads[shash]
+
+    def commit_tuning_record(self, record: TuningRecord) -> None:
+        trace, run_secs, target, args_info = record.as_json()
+        shash = workload_shash(record.workload.mod)
+        self.commit_workload(record.workload.mod)
+        new = NewRecord(
+            workload_shash=shash,
+            target_json=json.dumps(target),
+            trace_json=json.dumps(trace),
+            run_secs=tuple(float(sec) for sec in (run_secs or [])),
+            args_info_json=json.dumps(args_info),
+            worker=self.worker,
+        )
+        self.store.add_record(self.key, new)
+
+    def get_top_k(self, workload: Workload, top_k: int) -> list[TuningRecord]:
+        shash = workload_shash(workload.mod)
+        stored = self.store.top_records(self.key, shash, limit=top_k)
+        return [to_tuning_record(row, workload) for row in stored]
+
+    def get_all_tuning_records(self) -> list[TuningRecord]:
+        return [
+            to_tuning_record(row, self._workload_of(row.workload_shash))
+            for row in self.store.all_records(self.key)
+        ]
+
+    def __len__(self) -> int:
+        return self.store.count_records(self.key)
+
+    def _workload_of(self, shash: str) -> Workload:
+        if shash not in self._workloads:
+            mod_json = self.store.workload_mod_json(shash)
+            self._workloads[shash] = Workload.from_json([shash, json.loads(str(mod_json))])
+        return self._workloads[shash]
+
+
+def to_tuning_record(row: StoredRecord, workload: Workload) -> TuningRecord:
+    """Rebuild MetaSchedule's record from its stored JSON parts."""
+    parts = [
+        json.loads(row.trace_json),
+        list(row.run_secs),
+        json.loads(row.target_json),
+        json.loads(row.args_info_json),
+    ]
+    return TuningRecord.from_json(parts, workload)
