@@ -204,8 +204,12 @@ class Store:
         with self.session() as session:
             return [_to_stored(row, shash) for row, shash in session.execute(stmt)]
 
-    def count_records(self, key: SliceKey) -> int:
-        stmt = select(func.count()).select_from(_slice_query(key, None).subquery())
+    def count_records(self, key: SliceKey, shash: str | None = None,
+                      successful_only: bool = False) -> int:
+        query = _slice_query(key, shash)
+        if successful_only:
+            query = query.where(TuningRecordRow.mean_run_sec.is_not(None))
+        stmt = select(func.count()).select_from(query.subquery())
         with self.session() as session:
             return int(session.scalar(stmt) or 0)
 

@@ -1,0 +1,70 @@
+"""What crosses the process boundary between coordinator and workers: frozen dataclasses.
+
+A job is one task tuned at one share; its result carries failures as data (`error`), so a
+worker never loses an exception inside Ray.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tvm.ir import IRModule
+
+from workers.share import Share
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One operator workload to tune; `weight` counts its occurrences in the model."""
+
+    name: str
+    shash: str
+    weight: int
+    mod: IRModule
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Evolutionary search settings for one job; defaults scale with the trial budget."""
+
+    trials: int
+    trials_per_round: int = 8
+    population: int | None = None
+
+    @property
+    def population_size(self) -> int:
+        # TVM's default population (512) is sized for thousands of trials; for a few dozen
+        # trials a smaller population spends search time where measurements can follow.
+        return self.population or min(512, max(64, 8 * self.trials))
+
+
+@dataclass(frozen=True)
+class TuneJob:
+    job_id: str
+    task: TaskSpec
+    share: Share
+    target_json: str
+    search: SearchConfig
+    db_url: str
+    log_dir: str
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    job_id: str
+    task_name: str
+    task_shash: str
+    weight: int
+    share: Share
+    trials_measured: int
+    trials_failed: int
+    best_run_sec: float | None
+    default_run_sec: float | None
+    wall_sec: float
+    worker: str
+    log_path: str
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

@@ -1,0 +1,124 @@
+"""Tune one task at one share: prove the share, search, record through the store.
+
+Runs inside a process already pinned to the share (see `workers.actor`). MetaSchedule reads
+and writes through a `SliceDatabase`, so each measured candidate is committed to the store,
+tagged with this share, as soon as it is measured.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from pathlib import Path
+
+from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.relax_integration import get_loggers_from_work_dir
+from tvm.target import Target
+
+from schedules_db.ms_adapter import SliceDatabase, slice_key_for
+from schedules_db.store import SliceKey, Store
+from workers.jobs import TuneJob, TuneResult
+from workers.logs import output_to_file
+from workers.measure import default_schedule, make_builder, make_runner, measure_module
+from workers.pinning import (
+    check_cpu_share,
+    check_gpu_share,
+    full_multiprocessor_count,
+    probe_this_process,
+)
+
+
+class ShareNotProven(RuntimeError):
+    """The measuring process does not demonstrably run at the job's share."""
+
+
+def run_job(job: TuneJob, cores: tuple[int, ...], worker: str) -> TuneResult:
+    """Tune `job`; any failure comes back as `TuneResult.error`, never as an exception."""
+    log_path = Path(job.log_dir) / "job.log"
+    started = time.monotonic()
+    try:
+        with output_to_file(log_path):
+            return _tune(job, cores, worker, log_path, started)
+    except Exception as exc:  # the coordinator reports it; the log holds the traceback
+        with open(log_path, "a") as log:
+            log.write(traceback.format_exc())
+        return _failed(job, worker, log_path, started, f"{type(exc).__name__}: {exc}")
+
+
+def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, log_path: Path,
+          started: float) -> TuneResult:
+    target = Target(json.loads(job.target_json))
+    runner = make_runner()
+    _prove_share(job, runner, cores)
+    builder = make_builder(max(1, len(cores)))
+    store = Store(job.db_url)
+    key = slice_key_for(target, job.share.kind, job.share.percent)
+    before = _counts(store, key, job.task.shash)
+    ms.tune_tasks(
+        tasks=[_tune_context(job, target, len(cores))],
+        task_weights=[1.0],
+        work_dir=job.log_dir,
+        max_trials_global=job.search.trials,
+        num_trials_per_iter=min(job.search.trials_per_round, job.search.trials),
+        builder=builder,
+        runner=runner,
+        database=SliceDatabase(store, key, worker=worker),
+        cost_model=ms.cost_model.XGBModel(num_warmup_samples=job.search.trials_per_round,
+                                          num_tuning_cores=max(1, len(cores))),
+        task_scheduler="round-robin",
+    )
+    default_sec = measure_module(default_schedule(job.task.mod, target), target, builder, runner)
+    after = _counts(store, key, job.task.shash)
+    best = store.top_records(key, job.task.shash, limit=1)
+    store.close()
+    return TuneResult(
+        job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
+        weight=job.task.weight, share=job.share,
+        trials_measured=after[0] - before[0],
+        trials_failed=(after[0] - after[1]) - (before[0] - before[1]),
+        best_run_sec=best[0].mean_run_sec if best else None,
+        default_run_sec=default_sec, wall_sec=time.monotonic() - started,
+        worker=worker, log_path=str(log_path),
+    )
+
+
+def _counts(store: Store, key: SliceKey, shash: str) -> tuple[int, int]:
+    """(all records, successful records) of one workload in the slice."""
+    return (store.count_records(key, shash),
+            store.count_records(key, shash, successful_only=True))
+
+
+def _tune_context(job: TuneJob, target: Target, cores: int) -> ms.TuneContext:
+    (logger,) = get_loggers_from_work_dir(job.log_dir, [job.task.name])
+    return ms.TuneContext(
+        mod=job.task.mod,
+        target=target,
+        space_generator="post-order-apply",
+        search_strategy=ms.search_strategy.EvolutionarySearch(
+            population_size=job.search.population_size),
+        task_name=job.task.name,
+        logger=logger,
+        num_threads=max(1, cores),
+    )
+
+
+def _prove_share(job: TuneJob, runner: ms.runner.LocalRunner, cores: tuple[int, ...]) -> None:
+    """Ask the runner's own measuring process what share it runs at."""
+    with_gpu = job.share.kind == "gpu"
+    probe = runner.pool.submit(probe_this_process, with_gpu).result()
+    if with_gpu:
+        problem = check_gpu_share(job.share, probe, full_multiprocessor_count())
+    else:
+        problem = check_cpu_share(probe, cores)
+    if problem is not None:
+        raise ShareNotProven(f"refusing to record at {job.share.label}: {problem}")
+
+
+def _failed(job: TuneJob, worker: str, log_path: Path, started: float, error: str) -> TuneResult:
+    return TuneResult(
+        job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
+        weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
+        best_run_sec=None, default_run_sec=None, wall_sec=time.monotonic() - started,
+        worker=worker, log_path=str(log_path), error=error,
+    )
