@@ -13,6 +13,7 @@ from schedules_db.store import (
     Store,
     StoredRecord,
     StoreError,
+    StoreStats,
 )
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "SliceSummary",
     "Store",
     "StoreError",
+    "StoreStats",
     "StoredRecord",
     "best_record",
     "choose_share",

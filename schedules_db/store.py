@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
@@ -82,6 +82,19 @@ class SliceSummary:
     best_run_sec: float | None
     records: int
     last_tuned: datetime
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What `tunesvc db stats` shows."""
+
+    workloads: int
+    targets: int
+    shares: tuple[str, ...]
+    records: int
+    failed_records: int
+    first_tuned: datetime | None
+    last_tuned: datetime | None
 
 
 def mean_run_sec(run_secs: tuple[float, ...]) -> float | None:
@@ -227,6 +240,27 @@ class Store:
         with self.session() as session:
             return sorted(session.scalars(stmt))
 
+    def stats(self) -> StoreStats:
+        with self.session() as session:
+            shares = session.execute(
+                select(ShareRow.kind, ShareRow.percent)
+                .where(ShareRow.id.in_(select(TuningRecordRow.share_id)))
+                .order_by(ShareRow.kind, ShareRow.percent)
+            )
+            first, last = session.execute(
+                select(func.min(TuningRecordRow.created_at), func.max(TuningRecordRow.created_at))
+            ).one()
+            return StoreStats(
+                workloads=_count(session, WorkloadRow.id),
+                targets=_count(session, TargetRow.id),
+                shares=tuple(f"{kind}:{percent}%" for kind, percent in shares),
+                records=_count(session, TuningRecordRow.id),
+                failed_records=_count(session, TuningRecordRow.id,
+                                      TuningRecordRow.mean_run_sec.is_(None)),
+                first_tuned=first,
+                last_tuned=last,
+            )
+
     def summaries(self) -> list[SliceSummary]:
         """One row per (workload, target, share) slice holding records."""
         stmt = (
@@ -247,6 +281,10 @@ class Store:
         )
         with self.session() as session:
             return [SliceSummary(*row) for row in session.execute(stmt)]
+
+
+def _count(session: Session, column: Any, *where: Any) -> int:
+    return int(session.scalar(select(func.count(column)).where(*where)) or 0)
 
 
 def _retry_once_on_conflict(write: Callable[[], T]) -> T:

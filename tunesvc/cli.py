@@ -1,0 +1,226 @@
+"""The `tunesvc` command line: tune, run, db, gpus.
+
+A user's mistake ends in one line starting with 'Error:' and exit status 1; TVM's and
+Ray's own output goes to log files under the tunesvc home folder, not the terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tunesvc.config import DB_ENV, home_dir, resolve_db_url
+from tunesvc.errors import UserError
+from tunesvc.models import Shape, parse_input_shape, zoo_names
+
+MODEL_HELP = ("MODEL is an ONNX file or a built-in model: "
+              + ", ".join(zoo_names()) + ". ")
+
+
+class UserErrorGroup(click.Group):
+    """Turns UserError (and database errors) into click's one-line 'Error: ...'."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from schedules_db import StoreError
+        from workers.share import ShareError
+
+        try:
+            return super().invoke(ctx)
+        except (UserError, StoreError, ShareError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _input_shapes(values: tuple[str, ...]) -> dict[str, Shape]:
+    return dict(parse_input_shape(value) for value in values)
+
+
+def _log_file() -> Path:
+    return home_dir() / "tunesvc.log"
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(filename=_log_file(), level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+db_option = click.option("--db", "db_url", metavar="URL",
+                         help=f"SQLAlchemy URL of the schedule database [env {DB_ENV}; "
+                              "default: an SQLite file in the user data folder].")
+shape_option = click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:DxD...",
+                            help="Fix an input's shape, e.g. input:1x3x224x224 (repeatable). "
+                                 "Zoo models take one input named 'input'.")
+target_option = click.option("--target", default="cpu", show_default=True,
+                             help="cpu, gpu, or a TVM CUDA tag such as nvidia/nvidia-h100.")
+
+
+@click.group(cls=UserErrorGroup)
+@click.version_option(package_name="tunesvc")
+def cli() -> None:
+    """Tune DNN operators at the GPU/CPU share they will run at, keep the best schedules
+    per share, and run models with them.
+
+    \b
+    Typical session:
+      tunesvc tune zoo:resnet18 --target cpu --shares 50,100 --trials-per-task 16
+      tunesvc run zoo:resnet18 --target cpu --share 50
+      tunesvc db records
+    """
+    _setup_logging()
+
+
+@cli.command()
+@click.argument("model")
+@target_option
+@click.option("--shares", default="100", show_default=True, metavar="P[,P...]",
+              help="Shares to tune at, in percent of one device: of a GPU's threads (MPS) "
+                   "or of this machine's CPU cores.")
+@click.option("--trials-per-task", default=32, show_default=True, type=int,
+              help="Candidates measured per task and share.")
+@shape_option
+@db_option
+@click.option("--address", metavar="ADDR", help="Ray cluster to join [env RAY_ADDRESS; "
+                                               "default: start a local Ray].")
+@click.option("--log-dir", type=click.Path(path_type=Path),
+              help="Folder for per-job logs [default: runs/<time> in the tunesvc home].")
+def tune(model: str, target: str, shares: str, trials_per_task: int,
+         input_shapes: tuple[str, ...], db_url: str | None, address: str | None,
+         log_dir: Path | None) -> None:
+    """Tune MODEL's operators at each share and store the best schedules.
+
+    MODEL is an ONNX file or a built-in zoo model (zoo:mlp, zoo:resnet18, zoo:mobilenet_v2).
+    One job per (operator task, share) runs on share-pinned Ray workers; each measured
+    candidate is committed to the database as it is measured. Progress prints one line per
+    finished job; the table at the end estimates end-to-end latency per share (sum of
+    operator latencies x uses) with tuned kernels and with TVM's default schedules.
+    """
+    from tunesvc import tuning
+    from tunesvc.report import progress_line, share_table
+    from tunesvc.targets import TargetSpec
+    from workers.logs import output_to_file
+    from workers.share import parse_shares
+
+    spec = TargetSpec(target)
+    request = tuning.TuneRequest(
+        model=model, target=spec, shares=tuple(parse_shares(shares, spec.share_kind)),
+        trials_per_task=trials_per_task, db_url=resolve_db_url(db_url),
+        input_shapes=_input_shapes(input_shapes), ray_address=address, log_dir=log_dir)
+    with output_to_file(_log_file()):
+        plan = tuning.prepare(request)
+    click.echo(f"Tuning {model}: {len(plan.tasks)} tasks x {len(request.shares)} shares "
+               f"= {len(plan.jobs)} jobs, {trials_per_task} trials each")
+    click.echo(f"Database: {request.db_url}")
+    click.echo(f"Job logs: {plan.log_root}")
+    done = 0
+
+    def on_result(result: Any) -> None:
+        nonlocal done
+        done += 1
+        click.echo(progress_line(done, len(plan.jobs), result))
+
+    outcome = tuning.execute(plan, on_result, on_start=lambda ray: click.echo(f"Workers on {ray}"))
+    click.echo("")
+    click.echo(share_table(outcome.summaries))
+    failed = [r for r in outcome.results if not r.ok]
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(outcome.results)} jobs failed; "
+                                   "see the lines marked FAILED above")
+
+
+@cli.command()
+@click.argument("model")
+@target_option
+@click.option("--share", type=int, metavar="P",
+              help="Share to run at, in percent [default: GPU: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE "
+                   "or 100; CPU: this process's cores].")
+@click.option("--runs", default=50, show_default=True, type=click.IntRange(1),
+              help="Timed runs for the latency figures.")
+@shape_option
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def run(model: str, target: str, share: int | None, runs: int, input_shapes: tuple[str, ...],
+        db_url: str | None, as_json: bool) -> None:
+    """Compile MODEL with the schedules tuned for a share, run it there, check it.
+
+    Per operator the schedule comes from the exact share if it was tuned, else the nearest
+    tuned share, else TVM's default schedule; the output says which. The output is checked
+    against onnxruntime on the same inputs; latency is the median and p90 of --runs runs.
+    """
+    from tunesvc.running import run_model
+
+    with _quiet():
+        report = run_model(model, target, share, resolve_db_url(db_url),
+                           _input_shapes(input_shapes), runs)
+    from tunesvc.running import render
+
+    click.echo(render(report, as_json))
+    if not report.agreement_ok:
+        raise click.ClickException("output does not match the onnxruntime reference")
+
+
+def _quiet() -> Any:
+    from workers.logs import output_to_file
+
+    return output_to_file(_log_file())
+
+
+@cli.group()
+def db() -> None:
+    """Inspect the schedule database."""
+
+
+@db.command("records")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def db_records(db_url: str | None, as_json: bool) -> None:
+    """Per workload, target and share: best latency, number of records, when tuned."""
+    from schedules_db import Store
+    from tunesvc.report import records_table, to_json
+
+    store = Store(resolve_db_url(db_url))
+    rows = store.summaries()
+    if as_json:
+        click.echo(to_json(rows))
+    elif not rows:
+        click.echo(f"No tuning records in {store.url}.")
+    else:
+        click.echo(records_table(rows))
+
+
+@db.command("stats")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def db_stats(db_url: str | None, as_json: bool) -> None:
+    """Totals: workloads, targets, shares tuned, records (and how many failed)."""
+    from schedules_db import Store
+    from tunesvc.report import stats_text, to_json
+
+    store = Store(resolve_db_url(db_url))
+    stats = store.stats()
+    click.echo(to_json({"database": store.url, **to_dict(stats)}) if as_json
+               else stats_text(store.url, stats))
+
+
+def to_dict(value: Any) -> dict[str, Any]:
+    import json
+
+    from tunesvc.report import to_json
+
+    return json.loads(to_json(value))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def gpus(as_json: bool) -> None:
+    """List NVIDIA GPUs (name, memory, SMs) and whether an MPS server serves each."""
+    from tunesvc.gpus import scan_gpus
+    from tunesvc.report import gpus_text, to_json
+
+    scan = scan_gpus()
+    click.echo(to_json(scan) if as_json else gpus_text(scan))
+
+
+def main() -> None:
+    cli(prog_name="tunesvc")

@@ -1,0 +1,192 @@
+"""The coordinator: spread task x share jobs over share-pinned Ray workers.
+
+It plans one job per (task, share), starts a small pool of workers per share (Ray packs
+them so a device is never over-committed), hands each idle worker the next job of its
+share, and reports every result as it arrives. It never measures anything itself and
+never raises for a job's failure: failures are results.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+from workers.actor import CoreLedger, start_worker
+from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
+from workers.share import Share
+
+RAY_ADDRESS_ENV = "RAY_ADDRESS"
+
+
+def connect_ray(address: str | None, machine_cores: int) -> str:
+    """Join `address` / RAY_ADDRESS if given, else start a local Ray; says which."""
+    if ray.is_initialized():
+        return "existing Ray"
+    address = address or os.environ.get(RAY_ADDRESS_ENV)
+    common: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
+    if address:
+        ray.init(address=address, **common)
+        return f"Ray cluster at {address}"
+    ray.init(num_cpus=machine_cores, include_dashboard=False, **common)
+    return f"local Ray ({machine_cores} CPUs)"
+
+
+def plan_jobs(tasks: list[TaskSpec], shares: list[Share], target_json_by_share: dict[Share, str],
+              search: SearchConfig, db_url: str, log_root: Path) -> list[TuneJob]:
+    """One job per (task, share); shares first, so each share's pool drains in turn."""
+    return [
+        TuneJob(
+            job_id=f"{share.kind}{share.percent}-{index:03d}",
+            task=task,
+            share=share,
+            target_json=target_json_by_share[share],
+            search=search,
+            db_url=db_url,
+            log_dir=str(log_root / f"{share.kind}{share.percent}" / f"{index:03d}-{task.name}"),
+        )
+        for share in shares
+        for index, task in enumerate(tasks)
+    ]
+
+
+def workers_for(share: Share, jobs: int, machine_cores: int) -> int:
+    """How many workers of one share fit on one device at once (never more than jobs)."""
+    if share.kind == "cpu":
+        fit = machine_cores // share.core_count(machine_cores)
+    else:
+        fit = 100 // share.percent
+    return max(1, min(jobs, fit))
+
+
+@dataclass
+class _Pool:
+    """The workers of one share and the jobs still waiting for them."""
+
+    share: Share
+    waiting: deque[TuneJob]
+    workers: list[Any] = field(default_factory=list)
+    started: int = 0
+
+
+class Dispatcher:
+    """Runs jobs on share pools until every job has a result."""
+
+    def __init__(self, machine_cores: int) -> None:
+        self.machine_cores = machine_cores
+        self.ledger = CoreLedger.remote(list(range(machine_cores)))
+        self._in_flight: dict[Any, tuple[Any, TuneJob, _Pool]] = {}
+
+    def run(self, jobs: list[TuneJob], on_result: Callable[[TuneResult], None]) -> list[TuneResult]:
+        results: list[TuneResult] = []
+        for pool in self._pools(jobs):
+            for _ in range(workers_for(pool.share, len(pool.waiting), self.machine_cores)):
+                self._next_job(self._new_worker(pool), pool)
+        while self._in_flight:
+            (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
+            worker, job, pool = self._in_flight.pop(ref)
+            result, worker_alive = self._collect(ref, job, pool)
+            results.append(result)
+            on_result(result)
+            if not worker_alive:
+                self._retire(worker, pool)
+                worker = self._new_worker(pool) if pool.waiting else None
+            if worker is not None:
+                self._next_job(worker, pool)
+        return results
+
+    def _pools(self, jobs: list[TuneJob]) -> list[_Pool]:
+        pools: dict[Share, _Pool] = {}
+        for job in jobs:
+            pools.setdefault(job.share, _Pool(job.share, deque())).waiting.append(job)
+        return list(pools.values())
+
+    def _new_worker(self, pool: _Pool) -> Any:
+        pool.started += 1
+        name = f"{pool.share.kind}{pool.share.percent}-w{pool.started}"
+        worker = start_worker(pool.share, name, self.ledger, self.machine_cores)
+        pool.workers.append((name, worker))
+        return (name, worker)
+
+    def _next_job(self, worker: Any, pool: _Pool) -> None:
+        if not pool.waiting:
+            self._retire(worker, pool)
+            return
+        job = pool.waiting.popleft()
+        self._in_flight[worker[1].tune.remote(job)] = (worker, job, pool)
+
+    def _collect(self, ref: Any, job: TuneJob, pool: _Pool) -> tuple[TuneResult, bool]:
+        """The job's result, and whether its worker is still usable."""
+        try:
+            return ray.get(ref), True
+        except (RayActorError, RayTaskError) as exc:
+            error = f"worker lost: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            return _lost(job, error), False
+
+    def _retire(self, worker: Any, pool: _Pool) -> None:
+        # Free the cores before the actor: Ray may start the next worker the moment it dies.
+        name, handle = worker
+        ray.get(self.ledger.release.remote(name))
+        ray.kill(handle)
+        pool.workers = [w for w in pool.workers if w[0] != name]
+
+
+def _lost(job: TuneJob, error: str) -> TuneResult:
+    return TuneResult(
+        job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
+        weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
+        best_run_sec=None, default_run_sec=None, wall_sec=0.0, worker="?",
+        log_path=str(Path(job.log_dir) / "job.log"), error=error,
+    )
+
+
+@dataclass(frozen=True)
+class ShareSummary:
+    """One row of the final table of `tunesvc tune`."""
+
+    share: Share
+    tasks_tuned: int
+    tasks_failed: int
+    trials_measured: int
+    tuned_latency_sec: float | None
+    untuned_latency_sec: float | None
+
+    @property
+    def speedup(self) -> float | None:
+        if not self.tuned_latency_sec or not self.untuned_latency_sec:
+            return None
+        return self.untuned_latency_sec / self.tuned_latency_sec
+
+
+def summarize(results: list[TuneResult]) -> list[ShareSummary]:
+    """Per share: estimated end-to-end latency = sum over tasks of weight x kernel latency,
+    with the best tuned kernel, and with TVM's default schedule."""
+    by_share: dict[Share, list[TuneResult]] = {}
+    for result in results:
+        by_share.setdefault(result.share, []).append(result)
+    return [_summary(share, by_share[share]) for share in sorted(by_share)]
+
+
+def _summary(share: Share, results: list[TuneResult]) -> ShareSummary:
+    tuned = [r for r in results if r.ok and r.best_run_sec is not None]
+    return ShareSummary(
+        share=share,
+        tasks_tuned=len(tuned),
+        tasks_failed=len(results) - len(tuned),
+        trials_measured=sum(r.trials_measured for r in results),
+        tuned_latency_sec=_weighted(results, lambda r: r.best_run_sec or r.default_run_sec),
+        untuned_latency_sec=_weighted(results, lambda r: r.default_run_sec),
+    )
+
+
+def _weighted(results: list[TuneResult], latency: Callable[[TuneResult], float | None]) -> float | None:
+    values = [(r.weight, latency(r)) for r in results]
+    if any(value is None for _, value in values):
+        return None
+    return sum(weight * value for weight, value in values if value is not None)

@@ -1,0 +1,96 @@
+"""Text and JSON renderings of what the CLI shows; no computation happens here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from typing import Any
+
+from tabulate import tabulate
+
+from schedules_db import SliceSummary, StoreStats
+from tunesvc.coordinator import ShareSummary
+from tunesvc.gpus import GpuScan
+from workers.jobs import TuneResult
+
+
+def ms(seconds: float | None) -> str:
+    """Seconds as a readable latency ('0.123 ms', '45.6 us')."""
+    if seconds is None:
+        return "n/a"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
+    return f"{seconds * 1e3:.3f} ms"
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(_plain(value), indent=2, default=str)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def progress_line(done: int, total: int, result: TuneResult) -> str:
+    head = f"[{done:>{len(str(total))}}/{total}] {result.share.label:<9} {result.task_name:<40}"
+    if not result.ok:
+        return f"{head} FAILED: {result.error} (log: {result.log_path})"
+    return (f"{head} {result.trials_measured:>3} trials  best {ms(result.best_run_sec):>11}"
+            f"  untuned {ms(result.default_run_sec):>11}  ({result.wall_sec:.0f} s)")
+
+
+def share_table(summaries: list[ShareSummary]) -> str:
+    rows = [
+        [s.share.label, s.tasks_tuned, s.tasks_failed, s.trials_measured,
+         ms(s.tuned_latency_sec), ms(s.untuned_latency_sec),
+         f"{s.speedup:.2f}x" if s.speedup else "n/a"]
+        for s in summaries
+    ]
+    headers = ["share", "tasks tuned", "failed", "trials", "est. latency tuned",
+               "untuned", "speedup"]
+    return tabulate(rows, headers=headers, tablefmt="simple")
+
+
+def records_table(rows: list[SliceSummary]) -> str:
+    table = [
+        [r.workload_shash, json.loads(r.target_key).get("kind"), f"{r.share_kind}:{r.share_percent}%",
+         ms(r.best_run_sec), r.records, r.last_tuned.strftime("%Y-%m-%d %H:%M")]
+        for r in rows
+    ]
+    headers = ["workload", "target", "share", "best latency", "records", "last tuned"]
+    return tabulate(table, headers=headers, tablefmt="simple")
+
+
+def stats_text(url: str, stats: StoreStats) -> str:
+    rows = [
+        ["database", url],
+        ["workloads", stats.workloads],
+        ["targets", stats.targets],
+        ["shares tuned", ", ".join(stats.shares) or "none"],
+        ["records", f"{stats.records} ({stats.failed_records} failed)"],
+        ["first tuned", stats.first_tuned or "never"],
+        ["last tuned", stats.last_tuned or "never"],
+    ]
+    return tabulate(rows, tablefmt="plain")
+
+
+def gpus_text(scan: GpuScan) -> str:
+    if not scan.gpus:
+        return f"No NVIDIA GPU found: {scan.problem or 'NVML lists no devices'}."
+    rows = [
+        [g.index, g.name, f"{g.memory_total_mib} MiB", g.multiprocessors or "?",
+         f"{g.compute_capability[0]}.{g.compute_capability[1]}", "yes" if g.mps_served else "no",
+         g.uuid]
+        for g in scan.gpus
+    ]
+    headers = ["gpu", "name", "memory", "SMs", "compute cap.", "MPS", "uuid"]
+    return tabulate(rows, headers=headers, tablefmt="simple")
