@@ -116,6 +116,14 @@ def _enable_sqlite_concurrency(engine: Engine) -> None:
         cursor.close()
 
 
+def safe_url(url: str) -> str:
+    """The URL with its password masked, for messages and listings."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
 def create_store_engine(url: str) -> Engine:
     """An engine for `url`, with the SQLite settings tunesvc relies on; StoreError if bad."""
     try:
@@ -129,7 +137,7 @@ def create_store_engine(url: str) -> Engine:
     try:
         engine = create_engine(parsed, future=True)
     except Exception as exc:  # unknown dialect, missing driver
-        raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
+        raise StoreError(f"cannot use database URL {safe_url(url)!r}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         _enable_sqlite_concurrency(engine)
     return engine
@@ -140,12 +148,13 @@ class Store:
     several processes may share one database (each opens its own Store)."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = safe_url(url)
         self._engine = create_store_engine(url)
         try:
             Base.metadata.create_all(self._engine)
         except OperationalError as exc:
-            raise StoreError(f"cannot reach database {url!r}: {exc.orig}") from None
+            reason = (str(exc.orig).strip().splitlines() or ["no answer"])[0]
+            raise StoreError(f"cannot reach database {safe_url(url)!r}: {reason}") from None
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     @contextmanager

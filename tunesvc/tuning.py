@@ -63,9 +63,9 @@ def prepare(request: TuneRequest) -> TunePlan:
     if request.target.share_kind == "gpu":
         require_gpu()
     targets = _targets_by_share(request)
-    check_database(request.db_url)
     model = load_model(request.model, request.input_shapes)
     tasks = extract_tasks(to_relax(model), next(iter(targets.values())))
+    check_database(request.db_url)  # last: a bad model must not even create the file
     log_root = request.log_dir or runs_dir() / datetime.now().strftime("%Y%m%d-%H%M%S")
     search = SearchConfig(trials=request.trials_per_task)
     jobs = plan_jobs(tasks, list(request.shares), {s: target_json(t) for s, t in targets.items()},

@@ -1,0 +1,51 @@
+"""The lookup rule: exact share, else nearest tuned share (ties to the lower), else none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from schedules_db import NewRecord, SliceKey, Store, best_record, choose_share
+
+METASCHEDULE_FAILURE_SEC = 1e10  # what MetaSchedule records for a failed build or run
+
+
+def test_exact_share_wins() -> None:
+    choice = choose_share(50, [25, 50, 100])
+    assert (choice.chosen_percent, choice.rule) == (50, "exact")
+
+
+def test_nearest_share_and_ties_go_lower() -> None:
+    assert choose_share(60, [25, 100]).chosen_percent == 25
+    assert choose_share(80, [25, 100]).chosen_percent == 100
+    tie = choose_share(75, [50, 100])
+    assert (tie.chosen_percent, tie.rule) == (50, "nearest")
+
+
+def test_no_tuned_share_means_default_schedule() -> None:
+    choice = choose_share(50, [])
+    assert (choice.chosen_percent, choice.rule) == (None, "none")
+    assert "default" in choice.describe()
+
+
+def _add(store: Store, percent: int, shash: str, seconds: float) -> int:
+    key = SliceKey('{"kind": "llvm"}', "llvm", "cpu", percent)
+    store.ensure_workload(shash, "{}")
+    return store.add_record(key, NewRecord(shash, "{}", "[]", (seconds,), "[]", "test"))
+
+
+def test_best_record_follows_the_rule_per_workload(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    fast_25 = _add(store, 25, "w1", 1e-3)
+    _add(store, 25, "w1", 2e-3)
+    _add(store, 100, "w1", 5e-4)
+    _add(store, 100, "w2", METASCHEDULE_FAILURE_SEC)  # a failed candidate: never selected
+    lookup = lambda percent, shash: best_record(  # noqa: E731
+        store, '{"kind": "llvm"}', "llvm", "cpu", percent, shash)
+    exact = lookup(25, "w1")
+    assert exact.choice.rule == "exact" and exact.record is not None
+    assert exact.record.id == fast_25
+    nearest = lookup(50, "w1")
+    assert (nearest.choice.rule, nearest.choice.chosen_percent) == ("nearest", 25)
+    assert lookup(90, "w1").choice.chosen_percent == 100
+    assert lookup(100, "w2").choice.rule == "none"
+    assert lookup(100, "w3").record is None

@@ -1,0 +1,82 @@
+"""End to end, for real: tune zoo:mlp at two CPU shares on a local Ray, then run it.
+
+One tuning run (the `tuned_mlp` fixture) serves every test here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from schedules_db import Store
+from tests.conftest import SHARES, TRIALS, TunedDatabase, tunesvc
+from tunesvc.reference import reference_outputs, sample_inputs
+from tunesvc.runtime import load
+
+pytestmark = pytest.mark.slow
+MLP_TASKS = 2
+
+
+def test_tune_prints_progress_and_a_per_share_table(tuned_mlp: TunedDatabase) -> None:
+    lines = tuned_mlp.stdout.splitlines()
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == MLP_TASKS * len(SHARES)
+    assert all("FAILED" not in line and f"{TRIALS} trials" in line for line in progress)
+    table = {line.split()[0]: line.split() for line in lines if line.startswith("cpu:")}
+    assert set(table) == {f"cpu:{share}%" for share in SHARES}
+    for row in table.values():
+        assert row[1:4] == [str(MLP_TASKS), "0", str(MLP_TASKS * TRIALS)]
+        assert row[-1].endswith("x")  # speedup of tuned over untuned
+
+
+def test_records_are_tagged_with_their_share(tuned_mlp: TunedDatabase) -> None:
+    summaries = Store(tuned_mlp.url).summaries()
+    by_share: dict[int, list] = {}
+    for row in summaries:
+        by_share.setdefault(row.share_percent, []).append(row)
+    assert sorted(by_share) == list(SHARES)
+    for rows in by_share.values():
+        assert len(rows) == MLP_TASKS
+        assert all(row.records == TRIALS and row.best_run_sec > 0 for row in rows)
+
+
+def test_run_uses_the_exact_share_and_matches_onnxruntime(tuned_mlp: TunedDatabase) -> None:
+    model = load("zoo:mlp", target="cpu", share=50, db=tuned_mlp.url)
+    assert [s.lookup.choice.rule for s in model.sources] == ["exact"] * MLP_TASKS
+    assert all(s.lookup.record.share_percent == 50 for s in model.sources)
+    inputs = sample_inputs(model.model)
+    np.testing.assert_allclose(model(*inputs)[0], reference_outputs(model.model, inputs)[0],
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_untuned_share_falls_back_to_the_nearest(tuned_mlp: TunedDatabase) -> None:
+    model = load("zoo:mlp", target="cpu", share=75, db=tuned_mlp.url)
+    assert {(s.lookup.choice.rule, s.lookup.choice.chosen_percent) for s in model.sources} == {
+        ("nearest", 50)}
+
+
+def test_compiled_library_is_cached_and_keyed_by_records(tuned_mlp: TunedDatabase,
+                                                         tmp_path) -> None:
+    first = load("zoo:mlp", target="cpu", share=50, db=tuned_mlp.url)
+    again = load("zoo:mlp", target="cpu", share=50, db=tuned_mlp.url)
+    assert again.cache_hit and again.library_path == first.library_path
+    untuned = load("zoo:mlp", target="cpu", share=50, db=f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    assert {s.lookup.choice.rule for s in untuned.sources} == {"none"}
+    assert untuned.library_path != first.library_path
+
+
+def test_cli_run_json_and_db_commands(tuned_mlp: TunedDatabase, tunesvc_env: dict) -> None:
+    done = tunesvc("run", "zoo:mlp", "--share", "50", "--runs", "5", "--json",
+                   "--db", tuned_mlp.url, env=tunesvc_env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["share"] == "cpu:50%" and report["agreement_ok"]
+    assert report["median_sec"] > 0 and report["p90_sec"] >= report["median_sec"]
+    assert [op["rule"] for op in report["operators"]] == ["exact"] * MLP_TASKS
+    records = json.loads(tunesvc("db", "records", "--json", "--db", tuned_mlp.url,
+                                 env=tunesvc_env).stdout)
+    assert len(records) == MLP_TASKS * len(SHARES)
+    stats = tunesvc("db", "stats", "--db", tuned_mlp.url, env=tunesvc_env).stdout
+    assert "cpu:50%, cpu:100%" in stats and f"{MLP_TASKS * len(SHARES) * TRIALS} (" in stats
