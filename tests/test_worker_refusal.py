@@ -1,0 +1,29 @@
+"""A worker that cannot prove its share records nothing, and says why."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from schedules_db import Store
+from schedules_db.targetkey import target_json
+from tunesvc.importer import extract_tasks, to_relax
+from tunesvc.models import load_model
+from workers.jobs import SearchConfig, TuneJob
+from workers.share import Share
+from workers.tuner import run_job
+from tvm.target import Target
+
+
+def test_worker_on_the_wrong_cores_refuses_to_record(tmp_path: Path) -> None:
+    target = Target({"kind": "llvm", "num-cores": 1})
+    task = extract_tasks(to_relax(load_model("zoo:mlp")), target)[0]
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    job = TuneJob("refuse", task, Share("cpu", 50), target_json(target), SearchConfig(trials=2),
+                  url, str(tmp_path / "logs"))
+    this_process = tuple(sorted(os.sched_getaffinity(0)))
+    claimed = (max(this_process) + 1,)  # cores this process is not running on
+    result = run_job(job, claimed, worker="test")
+    assert not result.ok and "refusing to record at cpu:50%" in str(result.error)
+    assert result.trials_measured == 0
+    assert Store(url).stats().records == 0
