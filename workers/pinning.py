@@ -14,9 +14,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from workers.mps import client_env
 from workers.share import MPS_PERCENT_ENV, Share
 
 TVM_THREADS_ENV = "TVM_NUM_THREADS"
+# Which GPU's MPS daemon GPU workers talk to (one GPU per tuning run for now).
+MPS_GPU_ENV = "TUNESVC_MPS_GPU"
 # MPS allocates whole TPCs (2 SMs) and rounds; allow that much slack around percent * SMs.
 SM_SLACK_FRACTION = 0.05
 
@@ -36,6 +39,7 @@ def share_env(share: Share, cores: int | None) -> dict[str, str]:
     env = {TVM_THREADS_ENV: str(cores if cores else 1)}
     if share.kind == "gpu":
         env[MPS_PERCENT_ENV] = str(share.percent)
+        env.update(client_env(os.environ.get(MPS_GPU_ENV, "0")))
     return env
 
 
