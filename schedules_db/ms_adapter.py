@@ -8,6 +8,7 @@ were measured at, as they are measured. It never sees records of another share o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import tvm_ffi
 from tvm.ir import IRModule
@@ -33,11 +34,15 @@ def slice_key_for(target: Target, share_kind: str, share_percent: int) -> SliceK
 class SliceDatabase(PyDatabase):
     """A MetaSchedule database over `store`, restricted to the slice `key`."""
 
-    def __init__(self, store: Store, key: SliceKey, worker: str = "") -> None:
+    def __init__(self, store: Store, key: SliceKey, worker: str = "",
+                 before_commit: Callable[[], None] | None = None) -> None:
+        """`before_commit` runs before each record is stored and raises to refuse it
+        (a GPU worker refuses once the MPS server it measures through has faulted)."""
         super().__init__()
         self.store = store
         self.key = key
         self.worker = worker
+        self.before_commit = before_commit
         self._workloads: dict[str, Workload] = {}
 
     def has_workload(self, mod: IRModule) -> bool:
@@ -52,6 +57,8 @@ class SliceDatabase(PyDatabase):
         return self._workloads[shash]
 
     def commit_tuning_record(self, record: TuningRecord) -> None:
+        if self.before_commit is not None:
+            self.before_commit()
         trace, run_secs, target, args_info = record.as_json()
         shash = workload_shash(record.workload.mod)
         self.commit_workload(record.workload.mod)

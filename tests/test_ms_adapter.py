@@ -117,3 +117,15 @@ def test_shares_are_kept_apart(db_url: str) -> None:
     (best_50,) = at_50.get_top_k(at_50.commit_workload(mod), 5)
     assert [float(x) for x in best_50.run_secs] == [5.0]
     assert len(at_50) == 1 and len(at_100) == 1
+
+
+def test_a_refusing_guard_stops_the_commit(db_url: str) -> None:
+    def refuse() -> None:
+        raise RuntimeError("MPS server faulted")
+
+    store = Store(db_url)
+    guarded = SliceDatabase(store, slice_key_for(TARGET, "gpu", 25), before_commit=refuse)
+    mod = _matmul(64)
+    with pytest.raises(RuntimeError, match="faulted"):
+        guarded.commit_tuning_record(_record(guarded, mod, [1.0]))
+    assert len(guarded) == 0

@@ -127,7 +127,7 @@ class Dispatcher:
             return ray.get(ref), True
         except (RayActorError, RayTaskError) as exc:
             error = f"worker lost: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-            return _lost(job, error), False
+            return TuneResult.failure(job, error), False
 
     def _retire(self, worker: Any, pool: _Pool) -> None:
         # Free the cores before the actor: Ray may start the next worker the moment it dies.
@@ -136,14 +136,6 @@ class Dispatcher:
         ray.kill(handle)
         pool.workers = [w for w in pool.workers if w[0] != name]
 
-
-def _lost(job: TuneJob, error: str) -> TuneResult:
-    return TuneResult(
-        job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
-        weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
-        best_run_sec=None, default_run_sec=None, wall_sec=0.0, worker="?",
-        log_path=str(Path(job.log_dir) / "job.log"), error=error,
-    )
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ task is tuned as is exactly the workload the compiler later looks up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import tvm
 from tvm import relax
 from tvm.ir import IRModule
@@ -20,16 +18,7 @@ from tvm.target import Target
 from schedules_db.ms_adapter import workload_shash
 from tunesvc.errors import UserError
 from tunesvc.models import LoadedModel
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One operator workload to tune; `weight` counts its occurrences in the model."""
-
-    name: str
-    shash: str
-    weight: int
-    mod: IRModule
+from workers.jobs import TaskSpec
 
 
 def to_relax(model: LoadedModel) -> IRModule:

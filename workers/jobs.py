@@ -7,6 +7,7 @@ worker never loses an exception inside Ray.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from tvm.ir import IRModule
 
@@ -48,6 +49,10 @@ class TuneJob:
     db_url: str
     log_dir: str
 
+    @property
+    def log_path(self) -> str:
+        return str(Path(self.log_dir) / "job.log")
+
 
 @dataclass(frozen=True)
 class TuneResult:
@@ -68,3 +73,13 @@ class TuneResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @classmethod
+    def failure(cls, job: TuneJob, error: str, worker: str = "?", wall_sec: float = 0.0) -> TuneResult:
+        """The result of a job that measured nothing usable."""
+        return cls(
+            job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
+            weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
+            best_run_sec=None, default_run_sec=None, wall_sec=wall_sec, worker=worker,
+            log_path=job.log_path, error=error,
+        )

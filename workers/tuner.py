@@ -8,8 +8,10 @@ tagged with this share, as soon as it is measured.
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from tvm.s_tir import meta_schedule as ms
@@ -18,10 +20,12 @@ from tvm.target import Target
 
 from schedules_db.ms_adapter import SliceDatabase, slice_key_for
 from schedules_db.store import SliceKey, Store
+from workers import mps
 from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
 from workers.measure import default_schedule, make_builder, make_runner, measure_module
 from workers.pinning import (
+    MPS_GPU_ENV,
     check_cpu_share,
     check_gpu_share,
     full_multiprocessor_count,
@@ -35,7 +39,7 @@ class ShareNotProven(RuntimeError):
 
 def run_job(job: TuneJob, cores: tuple[int, ...], worker: str) -> TuneResult:
     """Tune `job`; any failure comes back as `TuneResult.error`, never as an exception."""
-    log_path = Path(job.log_dir) / "job.log"
+    log_path = Path(job.log_path)
     started = time.monotonic()
     try:
         with output_to_file(log_path):
@@ -43,7 +47,8 @@ def run_job(job: TuneJob, cores: tuple[int, ...], worker: str) -> TuneResult:
     except Exception as exc:  # the coordinator reports it; the log holds the traceback
         with open(log_path, "a") as log:
             log.write(traceback.format_exc())
-        return _failed(job, worker, log_path, started, f"{type(exc).__name__}: {exc}")
+        return TuneResult.failure(job, f"{type(exc).__name__}: {exc}", worker,
+                                  time.monotonic() - started)
 
 
 def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, log_path: Path,
@@ -63,7 +68,7 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, log_path: Path,
         num_trials_per_iter=min(job.search.trials_per_round, job.search.trials),
         builder=builder,
         runner=runner,
-        database=SliceDatabase(store, key, worker=worker),
+        database=SliceDatabase(store, key, worker=worker, before_commit=_guard(job)),
         cost_model=ms.cost_model.XGBModel(num_warmup_samples=job.search.trials_per_round,
                                           num_tuning_cores=max(1, len(cores))),
         task_scheduler="round-robin",
@@ -115,10 +120,17 @@ def _prove_share(job: TuneJob, runner: ms.runner.LocalRunner, cores: tuple[int, 
         raise ShareNotProven(f"refusing to record at {job.share.label}: {problem}")
 
 
-def _failed(job: TuneJob, worker: str, log_path: Path, started: float, error: str) -> TuneResult:
-    return TuneResult(
-        job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
-        weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
-        best_run_sec=None, default_run_sec=None, wall_sec=time.monotonic() - started,
-        worker=worker, log_path=str(log_path), error=error,
-    )
+def _guard(job: TuneJob) -> Callable[[], None] | None:
+    """On GPU: refuse to record once the MPS server has faulted (its measurements, and
+    every other client's on that GPU, are no longer trustworthy)."""
+    if job.share.kind != "gpu":
+        return None
+    paths = mps.paths_for(os.environ.get(MPS_GPU_ENV, "0"))
+
+    def refuse_if_faulted() -> None:
+        if mps.server_faulted(paths):
+            raise ShareNotProven(f"MPS server of GPU {paths.gpu} is in a fault state "
+                                 f"(see {paths.log_dir / 'control.log'}); not recording")
+
+    return refuse_if_faulted
+
