@@ -7,9 +7,13 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+
+from tests import pg
 
 SHARES = (50, 100)
 TRIALS = 4
@@ -45,3 +49,33 @@ def tuned_mlp(tmp_path_factory: pytest.TempPathFactory, tunesvc_env: dict[str, s
                    "--trials-per-task", str(TRIALS), "--db", url, env=tunesvc_env)
     assert done.returncode == 0, done.stdout + done.stderr
     return TunedDatabase(url, done.stdout, Path(tunesvc_env["TUNESVC_HOME"]))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a real PostgreSQL database for the whole session."""
+    if os.environ.get(pg.URL_ENV):
+        yield os.environ[pg.URL_ENV]
+        return
+    if pg.server_binaries() is None and not os.environ.get(pg.REQUIRE_ENV):
+        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
+    with pg.temporary_server() as url:
+        yield url
+
+
+def _empty_postgres(url: str) -> str:
+    # Each test gets an empty schema: drop everything tunesvc created.
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store test runs against a fresh SQLite file and a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'schedules.sqlite'}"
+    return _empty_postgres(request.getfixturevalue("postgres_server"))

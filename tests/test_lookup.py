@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from schedules_db import NewRecord, SliceKey, Store, best_record, choose_share
 
 METASCHEDULE_FAILURE_SEC = 1e10  # what MetaSchedule records for a failed build or run
@@ -33,8 +31,8 @@ def _add(store: Store, percent: int, shash: str, seconds: float) -> int:
     return store.add_record(key, NewRecord(shash, "{}", "[]", (seconds,), "[]", "test"))
 
 
-def test_best_record_follows_the_rule_per_workload(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_best_record_follows_the_rule_per_workload(db_url: str) -> None:
+    store = Store(db_url)
     fast_25 = _add(store, 25, "w1", 1e-3)
     _add(store, 25, "w1", 2e-3)
     _add(store, 100, "w1", 5e-4)

@@ -52,11 +52,6 @@ def _assert_same(a: ms.database.TuningRecord, b: ms.database.TuningRecord) -> No
     assert [str(x.as_json()) for x in a.args_info] == [str(x.as_json()) for x in b.args_info]
 
 
-@pytest.fixture()
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'schedules.sqlite'}"
-
-
 def _slice(url: str, percent: int = 50) -> SliceDatabase:
     return SliceDatabase(Store(url), slice_key_for(TARGET, "cpu", percent), worker="test")
 
