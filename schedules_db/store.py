@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from schedules_db.schema import Base, ShareRow, TargetRow, TuningRecordRow, WorkloadRow
+from schedules_db import migrate
+from schedules_db.schema import ShareRow, TargetRow, TuningRecordRow, WorkloadRow
 
 T = TypeVar("T")
 FAILED_RUN_SEC = 1e9  # MetaSchedule records a failed build/run as 1e10 seconds
@@ -151,11 +152,25 @@ class Store:
         self.url = safe_url(url)
         self._engine = create_store_engine(url)
         try:
-            Base.metadata.create_all(self._engine)
+            self._check_schema()
         except OperationalError as exc:
             reason = (str(exc.orig).strip().splitlines() or ["no answer"])[0]
             raise StoreError(f"cannot reach database {safe_url(url)!r}: {reason}") from None
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    def _check_schema(self) -> None:
+        state = migrate.schema_state(self._engine)
+        if state.is_new:
+            migrate.upgrade(self._engine)
+        elif not state.up_to_date and state.current is not None:
+            raise StoreError(
+                f"database {self.url} has schema revision {state.current}, this tunesvc "
+                f"needs {state.head}: run `tunesvc db upgrade --db URL`"
+            )
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Apply pending migrations; returns (from revision, to revision)."""
+        return migrate.upgrade(self._engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -189,6 +189,21 @@ def db_records(db_url: str | None, as_json: bool) -> None:
         click.echo(records_table(rows))
 
 
+@db.command("upgrade")
+@db_option
+def db_upgrade(db_url: str | None) -> None:
+    """Apply the schema migrations this tunesvc ships (keeps every record)."""
+    from schedules_db import migrate
+    from schedules_db.store import create_store_engine, safe_url
+
+    url = resolve_db_url(db_url)
+    before, after = migrate.upgrade(create_store_engine(url))
+    if before == after:
+        click.echo(f"{safe_url(url)} is at revision {after} (newest); nothing to do.")
+    else:
+        click.echo(f"{safe_url(url)}: upgraded from revision {before or 'none'} to {after}.")
+
+
 @db.command("stats")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

@@ -1,0 +1,54 @@
+"""Schema migrations: the ORM and the migrations agree, and old databases upgrade intact."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from schedules_db import SliceKey, Store
+from schedules_db.migrate import head_revision, schema_state
+from schedules_db.schema import Base
+from schedules_db.store import create_store_engine
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# A real database written by `tunesvc tune zoo:mlp --shares 50,100 --trials-per-task 8`
+# at the first released schema (revision 0001).
+FIRST_SCHEMA_DB = FIXTURES / "schedules-rev0001.sqlite"
+FIRST_SCHEMA_RECORDS = 32
+
+
+def test_migrations_build_exactly_the_orm_schema(db_url: str) -> None:
+    Store(db_url).close()  # a new database is migrated to the newest revision
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+    assert schema_state(engine).current == head_revision()
+
+
+def test_database_of_the_first_schema_upgrades_without_loss(tmp_path: Path) -> None:
+    copy = tmp_path / "old.sqlite"
+    shutil.copy(FIRST_SCHEMA_DB, copy)
+    url = f"sqlite:///{copy}"
+    assert schema_state(create_store_engine(url)).current == "0001"
+    store = Store(url)
+    before = store.summaries()
+    store.upgrade()
+    after = Store(url)
+    assert after.stats().records == FIRST_SCHEMA_RECORDS
+    assert after.summaries() == before
+    key = SliceKey(before[0].target_key, "llvm", "cpu", before[0].share_percent)
+    assert after.top_records(key, before[0].workload_shash, limit=1)
+
+
+def test_cli_upgrade_is_idempotent(tmp_path: Path, tunesvc_env: dict) -> None:
+    from tests.conftest import tunesvc
+
+    copy = tmp_path / "old.sqlite"
+    shutil.copy(FIRST_SCHEMA_DB, copy)
+    done = tunesvc("db", "upgrade", "--db", f"sqlite:///{copy}", env=tunesvc_env)
+    assert done.returncode == 0 and "nothing to do" in done.stdout
