@@ -84,3 +84,24 @@ class TuningRecordRow(Base):
     workload: Mapped[WorkloadRow] = relationship()
     target: Mapped[TargetRow] = relationship()
     share: Mapped[ShareRow] = relationship()
+
+
+class SliceCompletionRow(Base):
+    """A (workload, target, share) slice whose tuning job finished with this trial budget.
+
+    A slice is complete once a job finished it, even with fewer records than the budget
+    (small search spaces run out of candidates): a resumed run skips it.
+    """
+
+    __tablename__ = "slice_completions"
+    __table_args__ = (
+        UniqueConstraint("workload_id", "target_id", "share_id", name="uq_completion_slice"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    share_id: Mapped[int] = mapped_column(ForeignKey("shares.id"))
+    trials_budget: Mapped[int] = mapped_column(Integer)
+    default_run_sec: Mapped[float | None] = mapped_column(Float, nullable=True)
+    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

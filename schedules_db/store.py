@@ -17,13 +17,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schedules_db import migrate
-from schedules_db.schema import ShareRow, TargetRow, TuningRecordRow, WorkloadRow
+from schedules_db.schema import (
+    ShareRow,
+    SliceCompletionRow,
+    TargetRow,
+    TuningRecordRow,
+    WorkloadRow,
+)
 
 T = TypeVar("T")
 FAILED_RUN_SEC = 1e9  # MetaSchedule records a failed build/run as 1e10 seconds
@@ -83,6 +89,15 @@ class SliceSummary:
     best_run_sec: float | None
     records: int
     last_tuned: datetime
+
+
+@dataclass(frozen=True)
+class SliceCompletion:
+    """A slice a tuning job finished: its budget and TVM's default-schedule latency there."""
+
+    trials_budget: int
+    default_run_sec: float | None
+    completed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -162,10 +177,10 @@ class Store:
         state = migrate.schema_state(self._engine)
         if state.is_new:
             migrate.upgrade(self._engine)
-        elif not state.up_to_date and state.current is not None:
+        elif not state.up_to_date:
             raise StoreError(
-                f"database {self.url} has schema revision {state.current}, this tunesvc "
-                f"needs {state.head}: run `tunesvc db upgrade --db URL`"
+                f"database {self.url} has schema revision {state.current or 'none'}, this "
+                f"tunesvc needs {state.head}: run `tunesvc db upgrade --db URL`"
             )
 
     def upgrade(self) -> tuple[str | None, str]:
@@ -235,11 +250,54 @@ class Store:
         with self.session() as session:
             return [_to_stored(row, shash_) for row, shash_ in session.execute(stmt)]
 
-    def all_records(self, key: SliceKey) -> list[StoredRecord]:
-        """Every record of the slice, failed ones included, oldest first."""
-        stmt = _slice_query(key, None).order_by(TuningRecordRow.id)
+    def all_records(self, key: SliceKey, shash: str | None = None) -> list[StoredRecord]:
+        """Every record of the slice (or of one workload in it), failed ones included,
+        oldest first."""
+        stmt = _slice_query(key, shash).order_by(TuningRecordRow.id)
         with self.session() as session:
             return [_to_stored(row, shash) for row, shash in session.execute(stmt)]
+
+    def mark_complete(self, key: SliceKey, shash: str, trials_budget: int,
+                      default_run_sec: float | None) -> None:
+        """Record that a job finished this slice (replacing an earlier completion)."""
+        def write() -> None:
+            with self.session() as session:
+                ids = _slice_ids(session, key, shash)
+                session.execute(delete(SliceCompletionRow).where(*_completion_of(ids)))
+                session.add(SliceCompletionRow(workload_id=ids[0], target_id=ids[1],
+                                               share_id=ids[2], trials_budget=trials_budget,
+                                               default_run_sec=default_run_sec))
+
+        _retry_once_on_conflict(write)
+
+    def completion(self, key: SliceKey, shash: str) -> SliceCompletion | None:
+        stmt = (
+            select(SliceCompletionRow)
+            .join(WorkloadRow, SliceCompletionRow.workload_id == WorkloadRow.id)
+            .join(TargetRow, SliceCompletionRow.target_id == TargetRow.id)
+            .join(ShareRow, SliceCompletionRow.share_id == ShareRow.id)
+            .where(WorkloadRow.shash == shash, TargetRow.key == key.target_key)
+            .where(ShareRow.kind == key.share_kind, ShareRow.percent == key.share_percent)
+        )
+        with self.session() as session:
+            row = session.scalar(stmt)
+            if row is None:
+                return None
+            return SliceCompletion(row.trials_budget, row.default_run_sec, row.completed_at)
+
+    def delete_records(self, key: SliceKey, shash: str) -> int:
+        """Remove one workload's records from the slice; returns how many were removed."""
+        ids = select(TuningRecordRow.id).where(
+            TuningRecordRow.id.in_(_slice_query(key, shash).with_only_columns(TuningRecordRow.id)))
+        with self.session() as session:
+            doomed = list(session.scalars(ids))
+            if doomed:
+                session.execute(delete(TuningRecordRow).where(TuningRecordRow.id.in_(doomed)))
+            workload_id = _workload_id(session, shash)
+            if workload_id is not None:
+                slice_ids = (workload_id, _target_id(session, key), _share_id(session, key))
+                session.execute(delete(SliceCompletionRow).where(*_completion_of(slice_ids)))
+            return len(doomed)
 
     def count_records(self, key: SliceKey, shash: str | None = None,
                       successful_only: bool = False) -> int:
@@ -318,6 +376,18 @@ def _retry_once_on_conflict(write: Callable[[], T]) -> T:
         return write()
     except IntegrityError:
         return write()
+
+
+def _slice_ids(session: Session, key: SliceKey, shash: str) -> tuple[int, int, int]:
+    workload_id = _workload_id(session, shash)
+    if workload_id is None:
+        raise KeyError(f"workload {shash} was never committed")
+    return workload_id, _target_id(session, key), _share_id(session, key)
+
+
+def _completion_of(ids: tuple[int, int, int]) -> tuple[Any, ...]:
+    return (SliceCompletionRow.workload_id == ids[0], SliceCompletionRow.target_id == ids[1],
+            SliceCompletionRow.share_id == ids[2])
 
 
 def _workload_id(session: Session, shash: str) -> int | None:

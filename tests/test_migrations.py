@@ -9,8 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from schedules_db import SliceKey, Store
-from schedules_db.migrate import head_revision, schema_state
+import pytest
+
+from schedules_db import SliceKey, Store, StoreError
+from schedules_db.migrate import head_revision, schema_state, upgrade
 from schedules_db.schema import Base
 from schedules_db.store import create_store_engine
 
@@ -34,15 +36,18 @@ def test_database_of_the_first_schema_upgrades_without_loss(tmp_path: Path) -> N
     copy = tmp_path / "old.sqlite"
     shutil.copy(FIRST_SCHEMA_DB, copy)
     url = f"sqlite:///{copy}"
-    assert schema_state(create_store_engine(url)).current == "0001"
-    store = Store(url)
-    before = store.summaries()
-    store.upgrade()
+    engine = create_store_engine(url)
+    assert schema_state(engine).current == "0001"
+    with pytest.raises(StoreError, match="tunesvc db upgrade"):
+        Store(url)  # an old schema is never used, nor upgraded, behind the user's back
+    assert upgrade(engine) == ("0001", head_revision())
     after = Store(url)
     assert after.stats().records == FIRST_SCHEMA_RECORDS
-    assert after.summaries() == before
-    key = SliceKey(before[0].target_key, "llvm", "cpu", before[0].share_percent)
-    assert after.top_records(key, before[0].workload_shash, limit=1)
+    summaries = after.summaries()
+    assert {(s.share_percent, s.records) for s in summaries} == {(50, 8), (100, 8)}
+    key = SliceKey(summaries[0].target_key, "llvm", "cpu", summaries[0].share_percent)
+    assert after.top_records(key, summaries[0].workload_shash, limit=1)
+    assert after.completion(key, summaries[0].workload_shash) is None  # new table, empty
 
 
 def test_cli_upgrade_is_idempotent(tmp_path: Path, tunesvc_env: dict) -> None:
@@ -50,5 +55,7 @@ def test_cli_upgrade_is_idempotent(tmp_path: Path, tunesvc_env: dict) -> None:
 
     copy = tmp_path / "old.sqlite"
     shutil.copy(FIRST_SCHEMA_DB, copy)
-    done = tunesvc("db", "upgrade", "--db", f"sqlite:///{copy}", env=tunesvc_env)
-    assert done.returncode == 0 and "nothing to do" in done.stdout
+    first = tunesvc("db", "upgrade", "--db", f"sqlite:///{copy}", env=tunesvc_env)
+    assert first.returncode == 0 and "from revision 0001 to" in first.stdout
+    again = tunesvc("db", "upgrade", "--db", f"sqlite:///{copy}", env=tunesvc_env)
+    assert again.returncode == 0 and "nothing to do" in again.stdout

@@ -5,7 +5,6 @@ one thing TVM's databases cannot do: keep shares apart."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import tvm

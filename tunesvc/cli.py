@@ -85,9 +85,12 @@ def cli() -> None:
                                                "default: start a local Ray].")
 @click.option("--log-dir", type=click.Path(path_type=Path),
               help="Folder for per-job logs [default: runs/<time> in the tunesvc home].")
+@click.option("--fresh", is_flag=True,
+              help="Delete this model's records at these shares first and tune from scratch "
+                   "(default: resume, measuring only what each task and share still lacks).")
 def tune(model: str, target: str, shares: str, trials_per_task: int,
          input_shapes: tuple[str, ...], db_url: str | None, address: str | None,
-         log_dir: Path | None) -> None:
+         log_dir: Path | None, fresh: bool) -> None:
     """Tune MODEL's operators at each share and store the best schedules.
 
     MODEL is an ONNX file or a built-in zoo model (zoo:mlp, zoo:resnet18, zoo:mobilenet_v2).
@@ -98,6 +101,7 @@ def tune(model: str, target: str, shares: str, trials_per_task: int,
     """
     from tunesvc import tuning
     from tunesvc.report import progress_line, share_table
+    from schedules_db.store import safe_url
     from tunesvc.targets import TargetSpec
     from workers.logs import output_to_file
     from workers.share import parse_shares
@@ -106,12 +110,18 @@ def tune(model: str, target: str, shares: str, trials_per_task: int,
     request = tuning.TuneRequest(
         model=model, target=spec, shares=tuple(parse_shares(shares, spec.share_kind)),
         trials_per_task=trials_per_task, db_url=resolve_db_url(db_url),
-        input_shapes=_input_shapes(input_shapes), ray_address=address, log_dir=log_dir)
+        input_shapes=_input_shapes(input_shapes), ray_address=address, log_dir=log_dir,
+        fresh=fresh)
     with output_to_file(_log_file()):
         plan = tuning.prepare(request)
-    click.echo(f"Tuning {model}: {len(plan.tasks)} tasks x {len(request.shares)} shares "
-               f"= {len(plan.jobs)} jobs, {trials_per_task} trials each")
-    click.echo(f"Database: {request.db_url}")
+    click.echo(f"Tuning {model}: {len(plan.tasks)} tasks x {len(request.shares)} shares, "
+               f"{trials_per_task} trials each per share")
+    click.echo(f"Database: {safe_url(request.db_url)}")
+    if plan.deleted_records:
+        click.echo(f"--fresh: deleted {plan.deleted_records} earlier records of this model")
+    if plan.already_tuned:
+        click.echo(f"{len(plan.already_tuned)} task x share slices already hold their trials "
+                   f"(skipped); {len(plan.jobs)} jobs to run")
     click.echo(f"Job logs: {plan.log_root}")
     done = 0
 
@@ -120,6 +130,8 @@ def tune(model: str, target: str, shares: str, trials_per_task: int,
         done += 1
         click.echo(progress_line(done, len(plan.jobs), result))
 
+    if not plan.jobs:
+        click.echo("Nothing to tune (use --fresh to start over, or more --trials-per-task).")
     outcome = tuning.execute(plan, on_result, on_start=lambda ray: click.echo(f"Workers on {ray}"))
     click.echo("")
     click.echo(share_table(outcome.summaries))

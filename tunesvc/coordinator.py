@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
 from workers.share import Share
 
 RAY_ADDRESS_ENV = "RAY_ADDRESS"
+MAX_ATTEMPTS = 3  # a job whose worker dies this often is reported, not retried forever
 
 
 def connect_ray(address: str | None, machine_cores: int) -> str:
@@ -92,8 +93,12 @@ class Dispatcher:
             (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
             worker, job, pool = self._in_flight.pop(ref)
             result, worker_alive = self._collect(ref, job, pool)
-            results.append(result)
-            on_result(result)
+            if not worker_alive and job.attempt < MAX_ATTEMPTS:
+                # The records the lost worker committed stay; the retry measures the rest.
+                pool.waiting.appendleft(replace(job, attempt=job.attempt + 1))
+            else:
+                results.append(result)
+                on_result(result)
             if not worker_alive:
                 self._retire(worker, pool)
                 worker = self._new_worker(pool) if pool.waiting else None
@@ -126,7 +131,8 @@ class Dispatcher:
         try:
             return ray.get(ref), True
         except (RayActorError, RayTaskError) as exc:
-            error = f"worker lost: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            error = (f"worker lost {job.attempt} times, last: {type(exc).__name__}: "
+                     f"{str(exc).splitlines()[0]}")
             return TuneResult.failure(job, error), False
 
     def _retire(self, worker: Any, pool: _Pool) -> None:

@@ -6,13 +6,18 @@ command leaves no partial rows behind.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from schedules_db import Store, StoreError
+from tvm.target import Target
+
+from schedules_db import SliceKey, Store, StoreError
+from schedules_db.ms_adapter import slice_key_for
+from schedules_db.store import SliceCompletion
 from schedules_db.targetkey import target_json
 from tunesvc.config import runs_dir
 from tunesvc.coordinator import Dispatcher, ShareSummary, connect_ray, plan_jobs, summarize
@@ -37,6 +42,7 @@ class TuneRequest:
     input_shapes: dict[str, Shape]
     ray_address: str | None = None
     log_dir: Path | None = None
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,9 @@ class TunePlan:
     request: TuneRequest
     tasks: list[TaskSpec]
     jobs: list[TuneJob]
+    already_tuned: list[TuneResult]
     log_root: Path
+    deleted_records: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,44 @@ def prepare(request: TuneRequest) -> TunePlan:
     search = SearchConfig(trials=request.trials_per_task)
     jobs = plan_jobs(tasks, list(request.shares), {s: target_json(t) for s, t in targets.items()},
                      search, request.db_url, log_root)
-    return TunePlan(request, tasks, jobs, log_root)
+    store = Store(request.db_url)
+    deleted = sum(_forget(store, job) for job in jobs) if request.fresh else 0
+    pending, done = _split_by_progress(store, jobs)
+    store.close()
+    return TunePlan(request, tasks, pending, done, log_root, deleted)
+
+
+def _slice(job: TuneJob) -> SliceKey:
+    target = Target(json.loads(job.target_json))
+    return slice_key_for(target, job.share.kind, job.share.percent)
+
+
+def _forget(store: Store, job: TuneJob) -> int:
+    return store.delete_records(_slice(job), job.task.shash)
+
+
+def _split_by_progress(store: Store, jobs: list[TuneJob]) -> tuple[list[TuneJob], list[TuneResult]]:
+    """Jobs still to run, and results for slices already holding their whole budget."""
+    pending, done = [], []
+    for job in jobs:
+        key = _slice(job)
+        records = store.count_records(key, job.task.shash)
+        completion = store.completion(key, job.task.shash)
+        if not _is_complete(completion, records, job.search.trials):
+            pending.append(job)
+            continue
+        best = store.top_records(key, job.task.shash, limit=1)
+        done.append(TuneResult.already_tuned(job, records, best[0].mean_run_sec if best else None,
+                                             completion.default_run_sec if completion else None))
+    return pending, done
+
+
+def _is_complete(completion: SliceCompletion | None, records: int, trials: int) -> bool:
+    """Finished with at least this budget, or its search space ran out before its budget
+    (another run would only measure the same candidates again)."""
+    if completion is None:
+        return False
+    return completion.trials_budget >= trials or records < completion.trials_budget
 
 
 def _targets_by_share(request: TuneRequest) -> dict[Share, object]:
@@ -91,6 +136,8 @@ def check_database(db_url: str) -> None:
 def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
             on_start: Callable[[str], None] | None = None) -> TuneOutcome:
     """Run every job of the plan on Ray; returns when all have a result."""
+    if not plan.jobs:
+        return TuneOutcome(plan, plan.already_tuned, summarize(plan.already_tuned), "no workers")
     cores = machine_cores()
     plan.log_root.mkdir(parents=True, exist_ok=True)
     with output_to_file(plan.log_root / "ray.log"):
@@ -98,5 +145,5 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
     if on_start:
         on_start(ray_description)
     log.info("tuning %s: %d jobs on %s", plan.request.model, len(plan.jobs), ray_description)
-    results = Dispatcher(cores).run(plan.jobs, on_result)
+    results = plan.already_tuned + Dispatcher(cores).run(plan.jobs, on_result)
     return TuneOutcome(plan, results, summarize(results), ray_description)

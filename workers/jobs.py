@@ -48,6 +48,7 @@ class TuneJob:
     search: SearchConfig
     db_url: str
     log_dir: str
+    attempt: int = 1
 
     @property
     def log_path(self) -> str:
@@ -73,6 +74,17 @@ class TuneResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @classmethod
+    def already_tuned(cls, job: TuneJob, records: int, best_run_sec: float | None,
+                      default_run_sec: float | None) -> TuneResult:
+        """A job whose slice an earlier run already completed (a resumed run skips it)."""
+        return cls(
+            job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
+            weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
+            best_run_sec=best_run_sec, default_run_sec=default_run_sec, wall_sec=0.0,
+            worker=f"database ({records} records)", log_path=job.log_path,
+        )
 
     @classmethod
     def failure(cls, job: TuneJob, error: str, worker: str = "?", wall_sec: float = 0.0) -> TuneResult:

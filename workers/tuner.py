@@ -60,20 +60,26 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, log_path: Path,
     store = Store(job.db_url)
     key = slice_key_for(target, job.share.kind, job.share.percent)
     before = _counts(store, key, job.task.shash)
-    ms.tune_tasks(
-        tasks=[_tune_context(job, target, len(cores))],
-        task_weights=[1.0],
-        work_dir=job.log_dir,
-        max_trials_global=job.search.trials,
-        num_trials_per_iter=min(job.search.trials_per_round, job.search.trials),
-        builder=builder,
-        runner=runner,
-        database=SliceDatabase(store, key, worker=worker, before_commit=_guard(job)),
-        cost_model=ms.cost_model.XGBModel(num_warmup_samples=job.search.trials_per_round,
-                                          num_tuning_cores=max(1, len(cores))),
-        task_scheduler="round-robin",
-    )
+    # The trial budget is per slice in the database: a resumed or retried job measures
+    # only what is missing, and its cost model starts from what was measured before.
+    remaining = job.search.trials - before[0]
+    if remaining > 0:
+        database = SliceDatabase(store, key, worker=worker, before_commit=_guard(job))
+        context = _tune_context(job, target, len(cores))
+        ms.tune_tasks(
+            tasks=[context],
+            task_weights=[1.0],
+            work_dir=job.log_dir,
+            max_trials_global=remaining,
+            num_trials_per_iter=min(job.search.trials_per_round, remaining),
+            builder=builder,
+            runner=runner,
+            database=database,
+            cost_model=_warm_cost_model(job, context, database, len(cores)),
+            task_scheduler="round-robin",
+        )
     default_sec = measure_module(default_schedule(job.task.mod, target), target, builder, runner)
+    store.mark_complete(key, job.task.shash, job.search.trials, default_sec)
     after = _counts(store, key, job.task.shash)
     best = store.top_records(key, job.task.shash, limit=1)
     store.close()
@@ -92,6 +98,19 @@ def _counts(store: Store, key: SliceKey, shash: str) -> tuple[int, int]:
     """(all records, successful records) of one workload in the slice."""
     return (store.count_records(key, shash),
             store.count_records(key, shash, successful_only=True))
+
+
+def _warm_cost_model(job: TuneJob, context: ms.TuneContext, database: SliceDatabase,
+                     cores: int) -> ms.cost_model.XGBModel:
+    """XGBoost cost model, trained first on this slice's earlier records of the task."""
+    model = ms.cost_model.XGBModel(num_warmup_samples=job.search.trials_per_round,
+                                   num_tuning_cores=max(1, cores))
+    earlier = database.records_of(database.commit_workload(job.task.mod))
+    if earlier:
+        model.update(context, [r.as_measure_candidate() for r in earlier],
+                     [ms.runner.RunnerResult([float(s) for s in r.run_secs], None)
+                      for r in earlier])
+    return model
 
 
 def _tune_context(job: TuneJob, target: Target, cores: int) -> ms.TuneContext:
