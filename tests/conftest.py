@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests import pg
+from schedules_db import testing as pg
 
 SHARES = (50, 100)
 TRIALS = 4

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for the tests: its own data folder, port and socket.
+"""A throwaway PostgreSQL server for tests and benchmarks: its own data folder, port, socket.
 
 Uses the server binaries of the Debian `postgresql` package (.ci/run installs it). Set
 TUNESVC_TEST_PG_URL to use an existing server instead; set TUNESVC_REQUIRE_PG=1 (CI does)
