@@ -18,7 +18,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from workers.actor import CoreLedger, start_worker
+from workers.actor import start_worker
 from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
 from workers.share import Share
 
@@ -81,7 +81,6 @@ class Dispatcher:
 
     def __init__(self, machine_cores: int) -> None:
         self.machine_cores = machine_cores
-        self.ledger = CoreLedger.remote(list(range(machine_cores)))
         self._in_flight: dict[Any, tuple[Any, TuneJob, _Pool]] = {}
 
     def run(self, jobs: list[TuneJob], on_result: Callable[[TuneResult], None]) -> list[TuneResult]:
@@ -115,7 +114,7 @@ class Dispatcher:
     def _new_worker(self, pool: _Pool) -> Any:
         pool.started += 1
         name = f"{pool.share.kind}{pool.share.percent}-w{pool.started}"
-        worker = start_worker(pool.share, name, self.ledger, self.machine_cores)
+        worker = start_worker(pool.share, name, self.machine_cores)
         pool.workers.append((name, worker))
         return (name, worker)
 
@@ -136,10 +135,8 @@ class Dispatcher:
             return TuneResult.failure(job, error), False
 
     def _retire(self, worker: Any, pool: _Pool) -> None:
-        # Free the cores before the actor: Ray may start the next worker the moment it dies.
         name, handle = worker
-        ray.get(self.ledger.release.remote(name))
-        ray.kill(handle)
+        ray.kill(handle)  # its core claim lapses with its process
         pool.workers = [w for w in pool.workers if w[0] != name]
 
 

@@ -1,9 +1,9 @@
-"""Ray actors: one tuning worker per (device, share), and the ledger of CPU cores.
+"""Ray actors: one tuning worker per (device, share).
 
 Shares are Ray resources, so Ray does the packing: a CPU worker asks for as many CPUs as
 its share has cores, a GPU worker for `percent/100` of a GPU (Ray places fractions of one
-GPU so they never add up to more than 1). Ray does not say *which* cores, so the
-`CoreLedger` hands out disjoint core sets for CPU affinity.
+GPU so they never add up to more than 1). Ray does not say *which* cores, so a CPU worker
+claims disjoint cores on its node (`workers.cores`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import ray
 
+from workers.cores import claim_cores
 from workers.jobs import TuneJob, TuneResult
 from workers.pinning import pin_cpu, share_env
 from workers.share import Share
@@ -20,41 +21,23 @@ from workers.tuner import run_job
 GPU_WORKER_CPUS = 1  # a GPU worker still builds candidates on the host
 
 
-@ray.remote(num_cpus=0)
-class CoreLedger:
-    """Which of this machine's cores each CPU worker holds."""
-
-    def __init__(self, cores: list[int]) -> None:
-        self._free = sorted(cores)
-        self._held: dict[str, list[int]] = {}
-
-    def acquire(self, owner: str, count: int) -> list[int]:
-        if count > len(self._free):
-            raise RuntimeError(f"{owner} needs {count} cores, {len(self._free)} are free")
-        taken, self._free = self._free[:count], self._free[count:]
-        self._held[owner] = taken
-        return taken
-
-    def release(self, owner: str) -> None:
-        self._free = sorted(self._free + self._held.pop(owner, []))
-
-
 class ShareWorker:
     """Tunes jobs of one share; the process is pinned to that share for its whole life."""
 
-    def __init__(self, share: Share, name: str, ledger: Any, core_count: int) -> None:
+    def __init__(self, share: Share, name: str, core_count: int) -> None:
         self.share = share
-        self.name = name
+        node = ray.get_runtime_context().get_node_id()[:8]
+        self.name = f"{name}@{node}"  # records say which worker, on which node, made them
         self.cores: tuple[int, ...] = ()
         if share.kind == "cpu":
-            self.cores = tuple(ray.get(ledger.acquire.remote(name, core_count)))
+            self.cores = claim_cores(core_count)
             pin_cpu(self.cores)
 
     def tune(self, job: TuneJob) -> TuneResult:
         return run_job(job, self.cores, self.name)
 
 
-def start_worker(share: Share, name: str, ledger: Any, machine_cores: int) -> Any:
+def start_worker(share: Share, name: str, machine_cores: int) -> Any:
     """Create (not wait for) a worker actor; Ray starts it when its share fits."""
     core_count = share.core_count(machine_cores) if share.kind == "cpu" else 0
     resources: dict[str, Any] = (
@@ -67,4 +50,4 @@ def start_worker(share: Share, name: str, ledger: Any, machine_cores: int) -> An
         name=None,
         runtime_env={"env_vars": share_env(share, core_count)},
         **resources,
-    ).remote(share, name, ledger, core_count)
+    ).remote(share, name, core_count)
