@@ -71,26 +71,37 @@ def cli() -> None:
     _setup_logging()
 
 
+def tune_options(command: Any) -> Any:
+    """The options `tune` and `submit` share (submit passes them on to `tunesvc tune`)."""
+    options = [
+        click.argument("model"),
+        target_option,
+        click.option("--shares", default="100", show_default=True, metavar="P[,P...]",
+                     help="Shares to tune at, in percent of one device: of a GPU's threads "
+                          "(MPS) or of this machine's CPU cores."),
+        click.option("--trials-per-task", default=32, show_default=True, type=int,
+                     help="Candidates measured per task and share (a budget kept in the "
+                          "database: a rerun measures only what is missing)."),
+        shape_option,
+        db_option,
+        click.option("--fresh", is_flag=True,
+                     help="Delete this model's records at these shares first and tune from "
+                          "scratch (default: resume)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
-@click.argument("model")
-@target_option
-@click.option("--shares", default="100", show_default=True, metavar="P[,P...]",
-              help="Shares to tune at, in percent of one device: of a GPU's threads (MPS) "
-                   "or of this machine's CPU cores.")
-@click.option("--trials-per-task", default=32, show_default=True, type=int,
-              help="Candidates measured per task and share.")
-@shape_option
-@db_option
+@tune_options
 @click.option("--address", metavar="ADDR", help="Ray cluster to join [env RAY_ADDRESS; "
                                                "default: start a local Ray].")
 @click.option("--log-dir", type=click.Path(path_type=Path),
               help="Folder for per-job logs [default: runs/<time> in the tunesvc home].")
-@click.option("--fresh", is_flag=True,
-              help="Delete this model's records at these shares first and tune from scratch "
-                   "(default: resume, measuring only what each task and share still lacks).")
 def tune(model: str, target: str, shares: str, trials_per_task: int,
-         input_shapes: tuple[str, ...], db_url: str | None, address: str | None,
-         log_dir: Path | None, fresh: bool) -> None:
+         input_shapes: tuple[str, ...], db_url: str | None, fresh: bool, address: str | None,
+         log_dir: Path | None) -> None:
     """Tune MODEL's operators at each share and store the best schedules.
 
     MODEL is an ONNX file or a built-in zoo model (zoo:mlp, zoo:resnet18, zoo:mobilenet_v2).
@@ -139,6 +150,71 @@ def tune(model: str, target: str, shares: str, trials_per_task: int,
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(outcome.results)} jobs failed; "
                                    "see the lines marked FAILED above")
+
+
+@cli.command()
+@tune_options
+@click.option("--address", metavar="URL", help="Ray dashboard of the cluster, "
+                                              "http://HEAD:8265 [env RAY_ADDRESS].")
+def submit(model: str, target: str, shares: str, trials_per_task: int,
+           input_shapes: tuple[str, ...], db_url: str | None, fresh: bool,
+           address: str | None) -> None:
+    """Submit `tunesvc tune MODEL ...` to a Ray cluster as a Ray job; prints the job id.
+
+    The job runs on the cluster's head node and spreads its workers over the cluster. Give
+    every node the same database: a PostgreSQL URL with --db (an SQLite file only works if
+    all nodes see the same file). Follow it with `tunesvc jobs status|logs|stop ID`.
+    """
+    from tunesvc import cluster
+
+    options = ["--target", target, "--shares", shares, "--trials-per-task", str(trials_per_task)]
+    options += [arg for shape in input_shapes for arg in ("--input-shape", shape)]
+    options += ["--db", db_url] if db_url else []
+    options += ["--fresh"] if fresh else []
+    job_id = cluster.submit(address, cluster.tune_entrypoint(model, options))
+    click.echo(job_id)
+    click.echo(f"Follow it with: tunesvc jobs status {job_id} / tunesvc jobs logs {job_id}",
+               err=True)
+
+
+@cli.group()
+def jobs() -> None:
+    """Follow tuning runs submitted to a Ray cluster (by job id)."""
+
+
+address_option = click.option("--address", metavar="URL",
+                              help="Ray dashboard, http://HEAD:8265 [env RAY_ADDRESS].")
+
+
+@jobs.command("status")
+@click.argument("job_id")
+@address_option
+def jobs_status(job_id: str, address: str | None) -> None:
+    """Print PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
+    from tunesvc import cluster
+
+    click.echo(cluster.status(address, job_id).value)
+
+
+@jobs.command("logs")
+@click.argument("job_id")
+@address_option
+def jobs_logs(job_id: str, address: str | None) -> None:
+    """Print what the job has printed so far (progress lines and the final table)."""
+    from tunesvc import cluster
+
+    click.echo(cluster.logs(address, job_id), nl=False)
+
+
+@jobs.command("stop")
+@click.argument("job_id")
+@address_option
+def jobs_stop(job_id: str, address: str | None) -> None:
+    """Stop the job; records committed so far stay, and a rerun resumes from them."""
+    from tunesvc import cluster
+
+    stopped = cluster.stop(address, job_id)
+    click.echo(f"{job_id}: {'stopping' if stopped else 'already finished'}")
 
 
 @cli.command()

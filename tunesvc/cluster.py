@@ -1,0 +1,63 @@
+"""Tuning runs as Ray jobs on a cluster: submit, and follow by job id.
+
+The job's entrypoint is an ordinary `tunesvc tune ...` command, so `ray job submit --
+tunesvc tune ...` works the same way. Addresses follow Ray's convention: the dashboard's
+http://HEAD:8265, from --address or RAY_ADDRESS.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterable
+
+from ray.job_submission import JobStatus, JobSubmissionClient
+
+from tunesvc.errors import UserError
+
+ADDRESS_ENV = "RAY_ADDRESS"
+FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}
+
+
+def client(address: str | None) -> JobSubmissionClient:
+    address = address or os.environ.get(ADDRESS_ENV)
+    if not address:
+        raise UserError("no Ray cluster given: pass --address http://HEAD:8265 or set "
+                        f"{ADDRESS_ENV}")
+    try:
+        return JobSubmissionClient(address)
+    except Exception as exc:  # ConnectionError, ValueError, RuntimeError from the client
+        raise UserError(f"cannot reach the Ray dashboard at {address}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def tune_entrypoint(model: str, options: Iterable[str]) -> str:
+    return shlex.join(["tunesvc", "tune", model, *options])
+
+
+def submit(address: str | None, entrypoint: str) -> str:
+    return str(client(address).submit_job(entrypoint=entrypoint))
+
+
+def _known_job(address: str | None, job_id: str) -> JobSubmissionClient:
+    jobs = client(address)
+    try:
+        jobs.get_job_status(job_id)
+    except Exception:
+        raise UserError(f"the cluster has no job {job_id!r}") from None
+    return jobs
+
+
+def status(address: str | None, job_id: str) -> JobStatus:
+    return _known_job(address, job_id).get_job_status(job_id)
+
+
+def logs(address: str | None, job_id: str) -> str:
+    return str(_known_job(address, job_id).get_job_logs(job_id))
+
+
+def stop(address: str | None, job_id: str) -> bool:
+    return bool(_known_job(address, job_id).stop_job(job_id))
