@@ -19,6 +19,8 @@ def ms(seconds: float | None) -> str:
     """Seconds as a readable latency ('0.123 ms', '45.6 us')."""
     if seconds is None:
         return "n/a"
+    if seconds < 1e-6:
+        return f"{seconds * 1e9:.0f} ns"
     if seconds < 1e-3:
         return f"{seconds * 1e6:.1f} us"
     return f"{seconds * 1e3:.3f} ms"
