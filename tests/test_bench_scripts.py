@@ -1,0 +1,41 @@
+"""The benchmark scripts run end to end (small settings, CPU), so their measurement path
+works before a GPU or a big database is at hand. Their figures are not asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def test_share_benchmark_on_cpu(tmp_path: Path, tunesvc_env: dict) -> None:
+    out = tmp_path / "bench"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_gpu_shares.py"), "--target", "cpu",
+         "--model", "zoo:mlp", "--shares", "50,100", "--trials-per-task", "2", "--runs", "5",
+         "--matmul", "64", "--out", str(out)],
+        capture_output=True, text=True, env=tunesvc_env, timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((out / "results.json").read_text())
+    fit = results["share_fit_median_sec"]
+    assert set(fit) == {"untuned", "tuned@50", "tuned@100"}
+    assert all(set(row) == {"50", "100"} and min(row.values()) > 0 for row in fit.values())
+    assert results["throughput"]["ratio"] > 0
+    assert [run["trials"] for run in results["throughput"]["runs"]] == [4, 4]
+    assert set(results["isolation_median_sec"]) == {"50", "100"}
+    assert "### Share fit" in (out / "results.md").read_text()
+
+
+def test_database_benchmark_small(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_db.py"), "--sizes", "2000", "--backends",
+         "sqlite", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| sqlite | 2,000 |" in out.read_text()
