@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +68,17 @@ def workers_for(share: Share, jobs: int, machine_cores: int) -> int:
 
 @dataclass
 class _Pool:
-    """The workers of one share and the jobs still waiting for them."""
+    """The jobs of one share still waiting for a worker."""
 
     share: Share
     waiting: deque[TuneJob]
-    workers: list[Any] = field(default_factory=list)
     started: int = 0
+
+
+@dataclass(frozen=True)
+class _Worker:
+    name: str
+    handle: Any
 
 
 class Dispatcher:
@@ -81,7 +86,7 @@ class Dispatcher:
 
     def __init__(self, machine_cores: int) -> None:
         self.machine_cores = machine_cores
-        self._in_flight: dict[Any, tuple[Any, TuneJob, _Pool]] = {}
+        self._in_flight: dict[Any, tuple[_Worker, TuneJob, _Pool]] = {}
 
     def run(self, jobs: list[TuneJob], on_result: Callable[[TuneResult], None]) -> list[TuneResult]:
         results: list[TuneResult] = []
@@ -91,18 +96,19 @@ class Dispatcher:
         while self._in_flight:
             (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
             worker, job, pool = self._in_flight.pop(ref)
-            result, worker_alive = self._collect(ref, job, pool)
+            result, worker_alive = self._collect(ref, job)
             if not worker_alive and job.attempt < MAX_ATTEMPTS:
                 # The records the lost worker committed stay; the retry measures the rest.
                 pool.waiting.appendleft(replace(job, attempt=job.attempt + 1))
             else:
                 results.append(result)
                 on_result(result)
-            if not worker_alive:
-                self._retire(worker, pool)
-                worker = self._new_worker(pool) if pool.waiting else None
-            if worker is not None:
+            if worker_alive:
                 self._next_job(worker, pool)
+                continue
+            ray.kill(worker.handle)
+            if pool.waiting:
+                self._next_job(self._new_worker(pool), pool)
         return results
 
     def _pools(self, jobs: list[TuneJob]) -> list[_Pool]:
@@ -111,21 +117,20 @@ class Dispatcher:
             pools.setdefault(job.share, _Pool(job.share, deque())).waiting.append(job)
         return list(pools.values())
 
-    def _new_worker(self, pool: _Pool) -> Any:
+    def _new_worker(self, pool: _Pool) -> _Worker:
         pool.started += 1
         name = f"{pool.share.kind}{pool.share.percent}-w{pool.started}"
-        worker = start_worker(pool.share, name, self.machine_cores)
-        pool.workers.append((name, worker))
-        return (name, worker)
+        return _Worker(name, start_worker(pool.share, name, self.machine_cores))
 
-    def _next_job(self, worker: Any, pool: _Pool) -> None:
+    def _next_job(self, worker: _Worker, pool: _Pool) -> None:
+        """Give the worker its share's next job, or let it go (its cores lapse with it)."""
         if not pool.waiting:
-            self._retire(worker, pool)
+            ray.kill(worker.handle)
             return
         job = pool.waiting.popleft()
-        self._in_flight[worker[1].tune.remote(job)] = (worker, job, pool)
+        self._in_flight[worker.handle.tune.remote(job)] = (worker, job, pool)
 
-    def _collect(self, ref: Any, job: TuneJob, pool: _Pool) -> tuple[TuneResult, bool]:
+    def _collect(self, ref: Any, job: TuneJob) -> tuple[TuneResult, bool]:
         """The job's result, and whether its worker is still usable."""
         try:
             return ray.get(ref), True
@@ -133,12 +138,6 @@ class Dispatcher:
             error = (f"worker lost {job.attempt} times, last: {type(exc).__name__}: "
                      f"{str(exc).splitlines()[0]}")
             return TuneResult.failure(job, error), False
-
-    def _retire(self, worker: Any, pool: _Pool) -> None:
-        name, handle = worker
-        ray.kill(handle)  # its core claim lapses with its process
-        pool.workers = [w for w in pool.workers if w[0] != name]
-
 
 
 @dataclass(frozen=True)
