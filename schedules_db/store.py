@@ -310,15 +310,17 @@ class Store:
 
     def tuned_shares(self, target_key: str, share_kind: str, shash: str) -> list[int]:
         """Percentages at which this workload has at least one successful record."""
-        stmt = (
-            select(ShareRow.percent)
-            .join(TuningRecordRow, TuningRecordRow.share_id == ShareRow.id)
+        # One index probe per share (EXISTS stops at the first hit), so the cost does not
+        # grow with the number of records a workload has.
+        has_record = (
+            select(TuningRecordRow.id)
             .join(TargetRow, TuningRecordRow.target_id == TargetRow.id)
             .join(WorkloadRow, TuningRecordRow.workload_id == WorkloadRow.id)
-            .where(TargetRow.key == target_key, ShareRow.kind == share_kind)
+            .where(TuningRecordRow.share_id == ShareRow.id, TargetRow.key == target_key)
             .where(WorkloadRow.shash == shash, TuningRecordRow.mean_run_sec.is_not(None))
-            .distinct()
+            .exists()
         )
+        stmt = select(ShareRow.percent).where(ShareRow.kind == share_kind, has_record)
         with self.session() as session:
             return sorted(session.scalars(stmt))
 
