@@ -3,7 +3,7 @@
 `load()` picks, per operator, the best record under the lookup rule (exact share, nearest
 tuned share, else TVM's default schedule), compiles with exactly those records applied,
 and caches the compiled library on disk under a key that names the records, so a new
-record invalidates it. It never writes to the schedule database.
+record invalidates it. It never writes records (a new, empty database gets its tables).
 """
 
 from __future__ import annotations
@@ -20,17 +20,16 @@ from tvm import relax
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
-from schedules_db import Lookup, Store, StoreError, best_record
+from schedules_db import Lookup, Store, best_record
 from schedules_db.ms_adapter import slice_key_for, to_tuning_record
 from schedules_db.targetkey import target_json
 from tunesvc.config import compiled_dir, resolve_db_url
-from tunesvc.errors import UserError
 from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.models import LoadedModel, Shape, load_model
 from tunesvc.targets import TargetSpec, require_gpu
 from workers.jobs import TaskSpec
 from workers.pinning import TVM_THREADS_ENV
-from workers.share import MPS_PERCENT_ENV, Share, ShareError, parse_percent
+from workers.share import MPS_PERCENT_ENV, Share, parse_percent
 
 
 # The cores this process had before any share held it: the "machine" a CPU share is of.
@@ -101,25 +100,23 @@ def load(model: str, target: str = "cpu", share: int | None = None, db: str | No
         require_gpu()
     resolved = resolve_share(spec, share)
     hold_process_to(resolved)
-    tvm_target = _target_for(spec, resolved)
+    tvm_target = spec.for_share(resolved)
     loaded = load_model(model, input_shapes)
     mod = to_relax(loaded)
-    sources = choose_records(extract_tasks(mod, tvm_target), tvm_target, resolved,
-                             resolve_db_url(db))
-    path, cache_hit = _compiled_library(loaded, mod, tvm_target, sources)
+    tasks = extract_tasks(mod, tvm_target)
+    sources = choose_records(tasks, tvm_target, resolved, resolve_db_url(db))
+    path, cache_hit = _compiled_library(loaded, mod, tvm_target, tasks, sources)
     return TunedModel(loaded, resolved, tvm_target, path, sources, cache_hit)
 
 
 def resolve_share(spec: TargetSpec, share: int | None) -> Share:
-    try:
-        if share is not None:
-            return Share(spec.share_kind, share)
-        if spec.share_kind == "gpu":
-            return Share("gpu", parse_percent(os.environ.get(MPS_PERCENT_ENV, "100")))
-        cores, machine = len(os.sched_getaffinity(0)), len(_PROCESS_CORES)
-        return Share("cpu", max(1, min(100, round(100 * cores / machine))))
-    except ShareError as exc:
-        raise UserError(str(exc)) from None
+    """The share asked for, else the one this process runs at. ShareError if invalid."""
+    if share is not None:
+        return Share(spec.share_kind, share)
+    if spec.share_kind == "gpu":
+        return Share("gpu", parse_percent(os.environ.get(MPS_PERCENT_ENV, "100")))
+    cores, machine = len(os.sched_getaffinity(0)), len(_PROCESS_CORES)
+    return Share("cpu", max(1, min(100, round(100 * cores / machine))))
 
 
 def hold_process_to(share: Share) -> None:
@@ -130,33 +127,16 @@ def hold_process_to(share: Share) -> None:
     if share.kind == "gpu":
         os.environ[MPS_PERCENT_ENV] = str(share.percent)
         return
-    cores = _cpu_cores(share, len(_PROCESS_CORES))
+    cores = share.core_count(len(_PROCESS_CORES))
     os.sched_setaffinity(0, _PROCESS_CORES[:cores])
     os.environ[TVM_THREADS_ENV] = str(cores)
-
-
-def _cpu_cores(share: Share, machine: int) -> int:
-    try:
-        return share.core_count(machine)
-    except ShareError as exc:
-        raise UserError(str(exc)) from None
-
-
-def _target_for(spec: TargetSpec, share: Share) -> Target:
-    try:
-        return spec.for_share(share)
-    except ShareError as exc:
-        raise UserError(str(exc)) from None
 
 
 def choose_records(tasks: list[TaskSpec], target: Target, share: Share,
                    db_url: str) -> list[OperatorSource]:
     """Per task, the record the lookup rule selects (in `schedules_db.lookup`)."""
     key = slice_key_for(target, share.kind, share.percent)
-    try:
-        store = Store(db_url)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
+    store = Store(db_url)
     try:
         return [
             OperatorSource(task.name, task.weight,
@@ -169,11 +149,11 @@ def choose_records(tasks: list[TaskSpec], target: Target, share: Share,
 
 
 def _compiled_library(model: LoadedModel, mod: tvm.IRModule, target: Target,
-                      sources: list[OperatorSource]) -> tuple[Path, bool]:
+                      tasks: list[TaskSpec], sources: list[OperatorSource]) -> tuple[Path, bool]:
     path = compiled_dir() / f"{_cache_key(model, target, sources)}.so"
     if path.exists():
         return path, True
-    executable = ms.relax_integration.compile_relax(_selected_database(mod, target, sources),
+    executable = ms.relax_integration.compile_relax(_selected_database(tasks, sources),
                                                     mod, target, None)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Export next to the final name, then rename: a crash never leaves half a library.
@@ -190,15 +170,15 @@ def _cache_key(model: LoadedModel, target: Target, sources: list[OperatorSource]
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _selected_database(mod: tvm.IRModule, target: Target,
+def _selected_database(tasks: list[TaskSpec],
                        sources: list[OperatorSource]) -> ms.database.MemoryDatabase:
     """An in-memory MetaSchedule database holding exactly the selected records."""
-    tasks = {task.shash: task for task in extract_tasks(mod, target)}
+    by_shash = {task.shash: task for task in tasks}
     database = ms.database.MemoryDatabase()
     for source in sources:
         record = source.lookup.record
         if record is None:
             continue
-        workload = database.commit_workload(tasks[record.workload_shash].mod)
+        workload = database.commit_workload(by_shash[record.workload_shash].mod)
         database.commit_tuning_record(to_tuning_record(record, workload))
     return database

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.database import TuningRecord
 from tvm.s_tir.meta_schedule.relax_integration import get_loggers_from_work_dir
 from tvm.target import Target
 
@@ -23,6 +24,7 @@ from schedules_db.store import SliceKey, Store
 from workers import mps
 from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
+from workers.search import SkipMeasuredSearch, measured_modules
 from workers.measure import default_schedule, make_builder, make_runner, measure_module
 from workers.pinning import (
     MPS_GPU_ENV,
@@ -65,7 +67,8 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, log_path: Path,
     remaining = job.search.trials - before[0]
     if remaining > 0:
         database = SliceDatabase(store, key, worker=worker, before_commit=_guard(job))
-        context = _tune_context(job, target, len(cores))
+        earlier = database.records_of(database.commit_workload(job.task.mod))
+        context = _tune_context(job, target, len(cores), measured_modules(earlier))
         ms.tune_tasks(
             tasks=[context],
             task_weights=[1.0],
@@ -75,7 +78,7 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, log_path: Path,
             builder=builder,
             runner=runner,
             database=database,
-            cost_model=_warm_cost_model(job, context, database, len(cores)),
+            cost_model=_warm_cost_model(job, context, earlier, len(cores)),
             task_scheduler="round-robin",
         )
     default_sec = measure_module(default_schedule(job.task.mod, target), target, builder, runner)
@@ -100,12 +103,11 @@ def _counts(store: Store, key: SliceKey, shash: str) -> tuple[int, int]:
             store.count_records(key, shash, successful_only=True))
 
 
-def _warm_cost_model(job: TuneJob, context: ms.TuneContext, database: SliceDatabase,
+def _warm_cost_model(job: TuneJob, context: ms.TuneContext, earlier: list[TuningRecord],
                      cores: int) -> ms.cost_model.XGBModel:
     """XGBoost cost model, trained first on this slice's earlier records of the task."""
     model = ms.cost_model.XGBModel(num_warmup_samples=job.search.trials_per_round,
                                    num_tuning_cores=max(1, cores))
-    earlier = database.records_of(database.commit_workload(job.task.mod))
     if earlier:
         model.update(context, [r.as_measure_candidate() for r in earlier],
                      [ms.runner.RunnerResult([float(s) for s in r.run_secs], None)
@@ -113,14 +115,16 @@ def _warm_cost_model(job: TuneJob, context: ms.TuneContext, database: SliceDatab
     return model
 
 
-def _tune_context(job: TuneJob, target: Target, cores: int) -> ms.TuneContext:
+def _tune_context(job: TuneJob, target: Target, cores: int,
+                  measured: set[int]) -> ms.TuneContext:
     (logger,) = get_loggers_from_work_dir(job.log_dir, [job.task.name])
+    evolutionary = ms.search_strategy.EvolutionarySearch(
+        population_size=job.search.population_size)
     return ms.TuneContext(
         mod=job.task.mod,
         target=target,
         space_generator="post-order-apply",
-        search_strategy=ms.search_strategy.EvolutionarySearch(
-            population_size=job.search.population_size),
+        search_strategy=SkipMeasuredSearch(evolutionary, measured),
         task_name=job.task.name,
         logger=logger,
         num_threads=max(1, cores),
