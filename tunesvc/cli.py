@@ -7,6 +7,7 @@ Ray's own output goes to log files under the tunesvc home folder, not the termin
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -302,16 +303,8 @@ def db_stats(db_url: str | None, as_json: bool) -> None:
 
     store = Store(resolve_db_url(db_url))
     stats = store.stats()
-    click.echo(to_json({"database": store.url, **to_dict(stats)}) if as_json
+    click.echo(to_json({"database": store.url, **asdict(stats)}) if as_json
                else stats_text(store.url, stats))
-
-
-def to_dict(value: Any) -> dict[str, Any]:
-    import json
-
-    from tunesvc.report import to_json
-
-    return json.loads(to_json(value))
 
 
 @cli.command()
