@@ -5,7 +5,7 @@ Public names: `Store` (SQL access), `SliceDatabase` (MetaSchedule's view of one
 in `schedules_db.lookup`.
 """
 
-from schedules_db.lookup import Lookup, ShareChoice, best_record, choose_share
+from schedules_db.lookup import Lookup, ShareChoice, best_record, choose_share, untuned_lookup
 from schedules_db.store import (
     NewRecord,
     SliceKey,
@@ -28,4 +28,5 @@ __all__ = [
     "StoredRecord",
     "best_record",
     "choose_share",
+    "untuned_lookup",
 ]

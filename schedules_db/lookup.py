@@ -52,6 +52,12 @@ def choose_share(requested_percent: int, tuned_percents: Iterable[int]) -> Share
     return ShareChoice(requested_percent, nearest, "nearest")
 
 
+def untuned_lookup(lookup: Lookup) -> Lookup:
+    """The same workload with no record: TVM's default schedule (for comparisons)."""
+    requested = lookup.choice.requested_percent
+    return Lookup(lookup.workload_shash, ShareChoice(requested, None, "none"), None)
+
+
 def best_record(
     store: Store, target_key: str, target_kind: str, share_kind: str, share_percent: int,
     shash: str,

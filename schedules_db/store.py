@@ -248,14 +248,14 @@ class Store:
             .limit(limit)
         )
         with self.session() as session:
-            return [_to_stored(row, shash_) for row, shash_ in session.execute(stmt)]
+            return [_to_stored(row, shash_, key) for row, shash_ in session.execute(stmt)]
 
     def all_records(self, key: SliceKey, shash: str | None = None) -> list[StoredRecord]:
         """Every record of the slice (or of one workload in it), failed ones included,
         oldest first."""
         stmt = _slice_query(key, shash).order_by(TuningRecordRow.id)
         with self.session() as session:
-            return [_to_stored(row, shash) for row, shash in session.execute(stmt)]
+            return [_to_stored(row, shash_, key) for row, shash_ in session.execute(stmt)]
 
     def mark_complete(self, key: SliceKey, shash: str, trials_budget: int,
                       default_run_sec: float | None) -> None:
@@ -433,12 +433,14 @@ def _slice_query(key: SliceKey, shash: str | None):  # type: ignore[no-untyped-d
     return stmt
 
 
-def _to_stored(row: TuningRecordRow, shash: str) -> StoredRecord:
+def _to_stored(row: TuningRecordRow, shash: str, key: SliceKey) -> StoredRecord:
+    # The share comes from the slice queried, not row.share: that relationship would cost
+    # one more query per record.
     return StoredRecord(
         id=row.id,
         workload_shash=shash,
         target_json=row.target_json,
-        share_percent=row.share.percent,
+        share_percent=key.share_percent,
         trace_json=row.trace_json,
         run_secs=tuple(json.loads(row.run_secs_json)),
         args_info_json=row.args_info_json,

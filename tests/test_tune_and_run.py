@@ -9,11 +9,14 @@ import json
 
 import numpy as np
 import pytest
+import tvm
 
-from schedules_db import Store
+from schedules_db import SliceKey, Store
 from tests.conftest import SHARES, TRIALS, TunedDatabase, tunesvc
 from tunesvc.reference import reference_outputs, sample_inputs
-from tunesvc.runtime import load
+from tunesvc.runtime import load, records_for_other_targets
+from tests.test_targets import other_isa_target
+from schedules_db.targetkey import target_json, target_key
 
 pytestmark = pytest.mark.slow
 MLP_TASKS = 2
@@ -74,9 +77,45 @@ def test_cli_run_json_and_db_commands(tuned_mlp: TunedDatabase, tunesvc_env: dic
     report = json.loads(done.stdout)
     assert report["share"] == "cpu:50%" and report["agreement_ok"]
     assert report["median_sec"] > 0 and report["p90_sec"] >= report["median_sec"]
+    host_cpu = tvm.get_global_func("target.llvm_get_system_cpu")()
+    assert json.loads(report["target"])["mcpu"] == host_cpu and report["isa"].startswith(host_cpu)
+    comparison = report["comparison"]
+    assert comparison["onnxruntime"]["median_sec"] > 0 and comparison["onnxruntime_threads"] == 1
+    assert comparison["tvm_default"]["median_sec"] > 0
+    assert comparison["speedup_vs_onnxruntime"] == pytest.approx(
+        comparison["onnxruntime"]["median_sec"] / report["median_sec"])
     assert [op["rule"] for op in report["operators"]] == ["exact"] * MLP_TASKS
     records = json.loads(tunesvc("db", "records", "--json", "--db", tuned_mlp.url,
                                  env=tunesvc_env).stdout)
     assert len(records) == MLP_TASKS * len(SHARES)
     stats = tunesvc("db", "stats", "--db", tuned_mlp.url, env=tunesvc_env).stdout
     assert "cpu:50%, cpu:100%" in stats and f"{MLP_TASKS * len(SHARES) * TRIALS} (" in stats
+
+
+def test_records_of_another_instruction_set_are_not_applied(tuned_mlp: TunedDatabase,
+                                                            tmp_path) -> None:
+    """The tuned records, copied under the key of another ISA, are never used here, and
+    the run says which records it could not use and why."""
+    here = load("zoo:mlp", target="cpu", share=50, db=tuned_mlp.url)
+    source = Store(tuned_mlp.url)
+    copy_url = f"sqlite:///{tmp_path / 'other-isa.sqlite'}"
+    copy = Store(copy_url)
+    other_key = target_key(target_json(tvm.target.Target(other_isa_target())))
+    for share in SHARES:
+        key = SliceKey(target_key(target_json(here.target)), "llvm", "cpu", share)
+        for record in source.all_records(key):
+            copy.ensure_workload(record.workload_shash,
+                                 str(source.workload_mod_json(record.workload_shash)))
+            copy.add_record(SliceKey(other_key, "llvm", "cpu", share), _as_new(record))
+    elsewhere = load("zoo:mlp", target="cpu", share=50, db=copy_url)
+    assert {s.lookup.choice.rule for s in elsewhere.sources} == {"none"}
+    (other,) = records_for_other_targets(elsewhere, copy_url)
+    assert other.target_key == other_key and other.operators == MLP_TASKS
+    assert "this run is for" in other.reason
+
+
+def _as_new(record):  # type: ignore[no-untyped-def]
+    from schedules_db import NewRecord
+
+    return NewRecord(record.workload_shash, record.target_json, record.trace_json,
+                     record.run_secs, record.args_info_json, record.worker)

@@ -27,3 +27,17 @@ def test_worker_on_the_wrong_cores_refuses_to_record(tmp_path: Path) -> None:
     assert not result.ok and "refusing to record at cpu:50%" in str(result.error)
     assert result.trials_measured == 0
     assert Store(url).stats().records == 0
+
+
+def test_worker_refuses_to_measure_for_another_cpu(tmp_path: Path) -> None:
+    from tests.test_targets import other_isa_target
+
+    target = Target({**other_isa_target(), "num-cores": 1})
+    task = extract_tasks(to_relax(load_model("zoo:mlp")), target)[0]
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    job = TuneJob("isa", task, Share("cpu", 50), target_json(target), SearchConfig(trials=2),
+                  url, str(tmp_path / "logs"))
+    result = run_job(job, tuple(sorted(os.sched_getaffinity(0)))[:1], worker="test")
+    assert not result.ok and "refusing to measure here" in str(result.error)
+    assert "this host is" in str(result.error)
+    assert Store(url).stats().records == 0

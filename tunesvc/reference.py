@@ -1,4 +1,8 @@
-"""The reference a run is checked against: onnxruntime on the same ONNX graph and inputs."""
+"""The engine a user already has: onnxruntime on the same ONNX graph and inputs.
+
+A run is checked against it (outputs) and compared with it (latency at the same share:
+the same cores, as many intra-op threads as the share has cores).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import numpy as np
 import onnxruntime
 
 from tunesvc.models import LoadedModel
+from tunesvc.timing import LatencyStats, time_calls
 
 # float32 kernels with different loop orders differ by rounding; scale by output magnitude.
 RELATIVE_TOLERANCE = 1e-3
@@ -32,6 +37,25 @@ def reference_outputs(model: LoadedModel, inputs: list[np.ndarray]) -> list[np.n
     session = onnxruntime.InferenceSession(model.proto.SerializeToString(),
                                            providers=["CPUExecutionProvider"])
     return list(session.run(None, dict(zip(model.input_shapes, inputs))))
+
+
+def cpu_session(model: LoadedModel, threads: int) -> onnxruntime.InferenceSession:
+    """onnxruntime's CPU provider with all graph optimizations and `threads` intra-op
+    threads; the process's CPU affinity decides which cores they run on."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(model.proto.SerializeToString(), options,
+                                        providers=["CPUExecutionProvider"])
+
+
+def onnxruntime_latency(model: LoadedModel, inputs: list[np.ndarray], threads: int,
+                        runs: int) -> LatencyStats:
+    """onnxruntime CPU latency with `threads` intra-op threads, timed like TVM's."""
+    session = cpu_session(model, threads)
+    feed = dict(zip(model.input_shapes, inputs))
+    return time_calls(lambda: session.run(None, feed), runs)
 
 
 def compare(outputs: list[np.ndarray], expected: list[np.ndarray]) -> Agreement:

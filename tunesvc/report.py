@@ -10,8 +10,10 @@ from typing import Any
 from tabulate import tabulate
 
 from schedules_db import SliceSummary, StoreStats
+from tunesvc.comparison import Comparison
 from tunesvc.coordinator import ShareSummary
 from tunesvc.gpus import GpuScan
+from tunesvc.running import OperatorReport, RunReport
 from workers.jobs import TuneResult
 
 
@@ -96,3 +98,63 @@ def gpus_text(scan: GpuScan) -> str:
     ]
     headers = ["gpu", "name", "memory", "SMs", "compute cap.", "MPS", "uuid"]
     return tabulate(rows, headers=headers, tablefmt="simple")
+
+
+def run_text(report: RunReport) -> str:
+    """What `tunesvc run` prints: latency, comparison, agreement, where schedules came from."""
+    tuned = sum(1 for op in report.operators if op.rule != "none")
+    rows = [[op.task, op.uses, _schedule_source(op), ms(op.tuned_latency_sec)]
+            for op in report.operators]
+    check = "matches" if report.agreement_ok else "DOES NOT MATCH"
+    latency = report.latency
+    return "\n".join([
+        f"{report.model} on {report.isa} at {report.share}: median {ms(latency.median_sec)}, "
+        f"p90 {ms(latency.p90_sec)}, p99 {ms(latency.p99_sec)}, mean {ms(latency.mean_sec)} "
+        f"over {latency.runs} runs",
+        *comparison_lines(report.comparison),
+        f"output {check} onnxruntime (max abs error {report.max_abs_error:.2e}, "
+        f"tolerance {report.tolerance:.2e})",
+        f"{tuned} of {len(report.operators)} operators use tuned schedules"
+        f" (library {'from cache' if report.cache_hit else 'compiled'}: {report.compiled_library})",
+        *[f"not used: {o.operators} operators have records {o.reason}"
+          for o in report.records_for_other_targets],
+        "",
+        tabulate(rows, headers=["operator", "uses", "schedule from", "tuned kernel"],
+                 tablefmt="simple"),
+    ])
+
+
+def comparison_lines(comparison: Comparison) -> list[str]:
+    """Tuned vs TVM default vs onnxruntime, medians measured in the same run."""
+    lines = []
+    if comparison.tvm_default is not None:
+        lines.append(f"  TVM default schedules: median {ms(comparison.tvm_default.median_sec)} "
+                     f"({comparison.tvm_default.runs} runs); tuned is "
+                     f"{_times(comparison.speedup_vs_default)} faster")
+    if comparison.onnxruntime is not None:
+        lines.append(f"  onnxruntime, {comparison.onnxruntime_threads} threads on the same cores: "
+                     f"median {ms(comparison.onnxruntime.median_sec)} "
+                     f"({comparison.onnxruntime.runs} runs); {_versus(comparison.speedup_vs_onnxruntime)}")
+    if comparison.note:
+        lines.append(f"  comparison: {comparison.note}")
+    return lines
+
+
+def _times(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
+def _versus(speedup: float | None) -> str:
+    if speedup is None:
+        return "no ratio"
+    if speedup >= 1:
+        return f"tuned is {speedup:.2f}x faster than onnxruntime"
+    return f"tuned is {1 / speedup:.2f}x SLOWER than onnxruntime"
+
+
+def _schedule_source(op: OperatorReport) -> str:
+    if op.rule == "exact":
+        return f"{op.share_percent}% (exact)"
+    if op.rule == "nearest":
+        return f"{op.share_percent}% (nearest)"
+    return "TVM default"

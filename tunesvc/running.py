@@ -1,15 +1,17 @@
-"""`tunesvc run` as a function: compile at a share, run, check against the reference, time."""
+"""`tunesvc run` as a function: compile at a share, run, check against the reference, time,
+and compare with TVM's default schedules and with onnxruntime at the same share."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from tabulate import tabulate
-
+from tunesvc.comparison import Comparison, compare_engines, skipped
 from tunesvc.models import Shape
 from tunesvc.reference import compare, reference_outputs, sample_inputs
-from tunesvc.report import ms, to_json
-from tunesvc.runtime import load
+from tunesvc.runtime import OtherTargetRecords, TunedModel, load, records_for_other_targets
+from tunesvc.timing import LatencyStats
+from workers.cpu_isa import isa_of
 
 
 @dataclass(frozen=True)
@@ -25,60 +27,45 @@ class OperatorReport:
 class RunReport:
     model: str
     target: str
+    isa: str
     share: str
     median_sec: float
     p90_sec: float
     runs: int
+    latency: LatencyStats
+    comparison: Comparison
     max_abs_error: float
     tolerance: float
     agreement_ok: bool
     compiled_library: str
     cache_hit: bool
     operators: list[OperatorReport]
+    records_for_other_targets: list[OtherTargetRecords]
 
 
 def run_model(model: str, target: str, share: int | None, db_url: str,
-              input_shapes: dict[str, Shape], runs: int) -> RunReport:
+              input_shapes: dict[str, Shape], runs: int, reference: bool = True) -> RunReport:
     tuned = load(model, target=target, share=share, db=db_url, input_shapes=input_shapes)
     inputs = sample_inputs(tuned.model)
     agreement = compare(tuned(*inputs), reference_outputs(tuned.model, inputs))
     latency = tuned.benchmark(*inputs, runs=runs)
-    operators = [
+    comparison = (compare_engines(tuned, inputs, latency, runs) if reference
+                  else skipped(latency, "skipped (--no-reference)"))
+    target_attrs = json.loads(str(tuned.target))
+    return RunReport(
+        model=model, target=json.dumps(target_attrs, sort_keys=True), isa=isa_of(target_attrs),
+        share=tuned.share.label, median_sec=latency.median_sec, p90_sec=latency.p90_sec,
+        runs=latency.runs, latency=latency, comparison=comparison,
+        max_abs_error=agreement.max_abs_error, tolerance=agreement.tolerance,
+        agreement_ok=agreement.ok, compiled_library=str(tuned.library_path),
+        cache_hit=tuned.cache_hit, operators=_operators(tuned),
+        records_for_other_targets=records_for_other_targets(tuned, db_url),
+    )
+
+
+def _operators(tuned: TunedModel) -> list[OperatorReport]:
+    return [
         OperatorReport(s.task_name, s.weight, s.lookup.choice.rule,
                        s.lookup.choice.chosen_percent, s.tuned_run_sec)
         for s in tuned.sources
     ]
-    return RunReport(
-        model=model, target=str(tuned.target.kind.name), share=tuned.share.label,
-        median_sec=latency.median_sec, p90_sec=latency.p90_sec, runs=latency.runs,
-        max_abs_error=agreement.max_abs_error, tolerance=agreement.tolerance,
-        agreement_ok=agreement.ok, compiled_library=str(tuned.library_path),
-        cache_hit=tuned.cache_hit, operators=operators,
-    )
-
-
-def render(report: RunReport, as_json: bool) -> str:
-    if as_json:
-        return to_json(report)
-    tuned = sum(1 for op in report.operators if op.rule != "none")
-    rows = [[op.task, op.uses, _source(op), ms(op.tuned_latency_sec)] for op in report.operators]
-    check = "matches" if report.agreement_ok else "DOES NOT MATCH"
-    return "\n".join([
-        f"{report.model} on {report.target} at {report.share}: "
-        f"median {ms(report.median_sec)}, p90 {ms(report.p90_sec)} over {report.runs} runs",
-        f"output {check} onnxruntime (max abs error {report.max_abs_error:.2e}, "
-        f"tolerance {report.tolerance:.2e})",
-        f"{tuned} of {len(report.operators)} operators use tuned schedules"
-        f" (library {'from cache' if report.cache_hit else 'compiled'}: {report.compiled_library})",
-        "",
-        tabulate(rows, headers=["operator", "uses", "schedule from", "tuned kernel"],
-                 tablefmt="simple"),
-    ])
-
-
-def _source(op: OperatorReport) -> str:
-    if op.rule == "exact":
-        return f"{op.share_percent}% (exact)"
-    if op.rule == "nearest":
-        return f"{op.share_percent}% (nearest)"
-    return "TVM default"

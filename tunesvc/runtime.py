@@ -9,6 +9,7 @@ record invalidates it. It never writes records (a new, empty database gets its t
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -20,13 +21,17 @@ from tvm import relax
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
-from schedules_db import Lookup, Store, best_record
+from schedules_db import Lookup, Store, best_record, untuned_lookup
+from schedules_db.inventory import workloads_by_other_target
 from schedules_db.ms_adapter import slice_key_for, to_tuning_record
 from schedules_db.targetkey import target_json
 from tunesvc.config import compiled_dir, resolve_db_url
 from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.models import LoadedModel, Shape, load_model
+from tunesvc.errors import UserError
 from tunesvc.targets import TargetSpec, require_gpu
+from tunesvc.timing import LatencyStats, time_calls
+from workers.cpu_isa import host_mismatch, isa_of
 from workers.jobs import TaskSpec
 from workers.pinning import TVM_THREADS_ENV
 from workers.share import MPS_PERCENT_ENV, Share, parse_percent
@@ -49,19 +54,14 @@ class OperatorSource:
         return self.lookup.record.mean_run_sec if self.lookup.record else None
 
 
-@dataclass(frozen=True)
-class LatencyStats:
-    runs: int
-    median_sec: float
-    p90_sec: float
-
-
 class TunedModel:
     """A compiled model: call it with NumPy arrays (one per input, in input order)."""
 
     def __init__(self, model: LoadedModel, share: Share, target: Target,
-                 library_path: Path, sources: list[OperatorSource], cache_hit: bool) -> None:
+                 library_path: Path, sources: list[OperatorSource], cache_hit: bool,
+                 compiled: CompileInput) -> None:
         self.model = model
+        self.compiled = compiled
         self.share = share
         self.target = target
         self.library_path = library_path
@@ -81,10 +81,32 @@ class TunedModel:
         return [o.numpy() for o in outputs]
 
     def benchmark(self, *arrays: np.ndarray, runs: int = 30) -> LatencyStats:
-        """Median and p90 of `runs` timed calls (after one warm-up call)."""
-        timer = self._vm.time_evaluator("main", self.device, number=1, repeat=runs)
-        seconds = np.array(timer(*self._inputs(arrays)).results)
-        return LatencyStats(runs, float(np.median(seconds)), float(np.percentile(seconds, 90)))
+        """Latency of `runs` calls, inputs already on the device (see `tunesvc.timing`)."""
+        tensors, main = self._inputs(arrays), self._vm["main"]
+
+        def call() -> None:
+            main(*tensors)
+            self.device.sync()
+
+        return time_calls(call, runs)
+
+    def untuned(self) -> TunedModel:
+        """The same model at the same share with TVM's default schedules only."""
+        none = [OperatorSource(s.task_name, s.weight, untuned_lookup(s.lookup))
+                for s in self.sources]
+        path, cache_hit = _compiled_library(self.compiled, none)
+        return TunedModel(self.model, self.share, self.target, path, none, cache_hit,
+                          self.compiled)
+
+
+@dataclass(frozen=True)
+class CompileInput:
+    """What a library is compiled from: the imported model, its target and its tasks."""
+
+    model: LoadedModel
+    mod: tvm.IRModule
+    target: Target
+    tasks: list[TaskSpec]
 
 
 def load(model: str, target: str = "cpu", share: int | None = None, db: str | None = None,
@@ -99,14 +121,22 @@ def load(model: str, target: str = "cpu", share: int | None = None, db: str | No
     if spec.share_kind == "gpu":
         require_gpu()
     resolved = resolve_share(spec, share)
-    hold_process_to(resolved)
     tvm_target = spec.for_share(resolved)
+    check_runs_here(tvm_target)
+    hold_process_to(resolved)
     loaded = load_model(model, input_shapes)
     mod = to_relax(loaded)
-    tasks = extract_tasks(mod, tvm_target)
-    sources = choose_records(tasks, tvm_target, resolved, resolve_db_url(db))
-    path, cache_hit = _compiled_library(loaded, mod, tvm_target, tasks, sources)
-    return TunedModel(loaded, resolved, tvm_target, path, sources, cache_hit)
+    compiled = CompileInput(loaded, mod, tvm_target, extract_tasks(mod, tvm_target))
+    sources = choose_records(compiled.tasks, tvm_target, resolved, resolve_db_url(db))
+    path, cache_hit = _compiled_library(compiled, sources)
+    return TunedModel(loaded, resolved, tvm_target, path, sources, cache_hit, compiled)
+
+
+def check_runs_here(target: Target) -> None:
+    """UserError if code for `target` cannot run on this host as it was tuned."""
+    problem = host_mismatch(json.loads(str(target)))
+    if problem is not None:
+        raise UserError(f"cannot run here: {problem}")
 
 
 def resolve_share(spec: TargetSpec, share: int | None) -> Share:
@@ -127,9 +157,14 @@ def hold_process_to(share: Share) -> None:
     if share.kind == "gpu":
         os.environ[MPS_PERCENT_ENV] = str(share.percent)
         return
-    cores = share.core_count(len(_PROCESS_CORES))
+    cores = share_cores(share)
     os.sched_setaffinity(0, _PROCESS_CORES[:cores])
     os.environ[TVM_THREADS_ENV] = str(cores)
+
+
+def share_cores(share: Share) -> int:
+    """Cores a CPU share of this process's machine (its cores at start) holds."""
+    return share.core_count(len(_PROCESS_CORES))
 
 
 def choose_records(tasks: list[TaskSpec], target: Target, share: Share,
@@ -148,13 +183,12 @@ def choose_records(tasks: list[TaskSpec], target: Target, share: Share,
         store.close()
 
 
-def _compiled_library(model: LoadedModel, mod: tvm.IRModule, target: Target,
-                      tasks: list[TaskSpec], sources: list[OperatorSource]) -> tuple[Path, bool]:
-    path = compiled_dir() / f"{_cache_key(model, target, sources)}.so"
+def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> tuple[Path, bool]:
+    path = compiled_dir() / f"{_cache_key(compiled.model, compiled.target, sources)}.so"
     if path.exists():
         return path, True
-    executable = ms.relax_integration.compile_relax(_selected_database(tasks, sources),
-                                                    mod, target, None)
+    executable = ms.relax_integration.compile_relax(
+        _selected_database(compiled.tasks, sources), compiled.mod, compiled.target, None)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Export next to the final name, then rename: a crash never leaves half a library.
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
@@ -182,3 +216,31 @@ def _selected_database(tasks: list[TaskSpec],
         workload = database.commit_workload(by_shash[record.workload_shash].mod)
         database.commit_tuning_record(to_tuning_record(record, workload))
     return database
+
+
+@dataclass(frozen=True)
+class OtherTargetRecords:
+    """Records of this model's operators tuned for another target, which a run cannot use."""
+
+    target_key: str
+    isa: str
+    operators: int
+    reason: str
+
+
+def records_for_other_targets(tuned: TunedModel, db_url: str) -> list[OtherTargetRecords]:
+    """For operators left untuned: which other targets of the same kind hold records."""
+    untuned = [s.lookup.workload_shash for s in tuned.sources if s.lookup.record is None]
+    key = slice_key_for(tuned.target, tuned.share.kind, tuned.share.percent)
+    store = Store(db_url)
+    try:
+        found = workloads_by_other_target(store, untuned, key.target_kind, tuned.share.kind,
+                                          key.target_key)
+    finally:
+        store.close()
+    here = isa_of(json.loads(str(tuned.target)))
+    return [
+        OtherTargetRecords(other, isa_of(json.loads(other)), count,
+                           f"tuned for {isa_of(json.loads(other))}; this run is for {here}")
+        for other, count in found.items()
+    ]

@@ -22,6 +22,7 @@ from tvm.target import Target
 from schedules_db.ms_adapter import SliceDatabase, slice_key_for
 from schedules_db.store import SliceKey, Store
 from workers import mps
+from workers.cpu_isa import host_mismatch
 from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
 from workers.search import SkipMeasuredSearch, measured_modules
@@ -132,7 +133,11 @@ def _tune_context(job: TuneJob, target: Target, cores: int,
 
 
 def _prove_share(job: TuneJob, runner: ms.runner.LocalRunner, cores: tuple[int, ...]) -> None:
-    """Ask the runner's own measuring process what share it runs at."""
+    """Ask the runner's own measuring process what share it runs at, and check that this
+    host is the CPU the target is for (a schedule measured elsewhere says nothing)."""
+    isa_problem = host_mismatch(json.loads(job.target_json))
+    if isa_problem is not None:
+        raise ShareNotProven(f"refusing to measure here: {isa_problem}")
     with_gpu = job.share.kind == "gpu"
     probe = runner.pool.submit(probe_this_process, with_gpu).result()
     if with_gpu:

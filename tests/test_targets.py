@@ -1,0 +1,60 @@
+"""CPU targets name the host's instruction set; other instruction sets are kept apart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tvm
+
+from schedules_db.targetkey import target_json, target_key
+from tunesvc.errors import UserError
+from tunesvc.runtime import check_runs_here
+from tunesvc.targets import TargetSpec
+from workers.cpu_isa import host_cpu_attrs, host_mismatch, implied_features
+from workers.share import Share, machine_cores
+
+
+def other_isa_target() -> dict:
+    """This host's CPU with its widest vector extension switched off: another ISA."""
+    host = host_cpu_attrs()
+    widest = "-avx512f" if "avx512f" in implied_features(host["mcpu"]) else "-avx2"
+    return {"kind": "llvm", "mcpu": host["mcpu"], "mattr": [*host.get("mattr", []), widest]}
+
+
+def test_cpu_target_names_this_host() -> None:
+    attrs = json.loads(str(TargetSpec("cpu").for_share(Share("cpu", 100))))
+    assert attrs["mcpu"] == tvm.get_global_func("target.llvm_get_system_cpu")()
+    assert attrs["num-cores"] == machine_cores()
+    assert host_mismatch(attrs) is None
+    check_runs_here(TargetSpec("cpu").for_share(Share("cpu", 100)))
+
+
+def test_explicit_targets_as_json_or_tag() -> None:
+    spec = TargetSpec('{"kind": "llvm", "mcpu": "skylake-avx512"}')
+    assert spec.share_kind == "cpu"
+    attrs = json.loads(str(spec.for_share(Share("cpu", 100))))
+    assert attrs["mcpu"] == "skylake-avx512" and attrs["num-cores"] == machine_cores()
+    assert TargetSpec("nvidia/nvidia-h100").share_kind == "gpu"
+    with pytest.raises(UserError, match="unknown target"):
+        TargetSpec("bogus").validate()
+    with pytest.raises(UserError, match="tunes llvm"):
+        TargetSpec('{"kind": "c"}').validate()
+
+
+def test_another_instruction_set_is_refused_here() -> None:
+    other = other_isa_target()
+    problem = host_mismatch(other)
+    assert problem is not None and "this host is" in problem
+    with pytest.raises(UserError, match="cannot run here"):
+        check_runs_here(tvm.target.Target(other))
+
+
+def test_key_tells_instruction_sets_apart_but_not_core_counts() -> None:
+    host = TargetSpec("cpu")
+    at_50 = target_key(target_json(host.for_share(Share("cpu", 50))))
+    at_100 = target_key(target_json(host.for_share(Share("cpu", 100))))
+    assert at_50 == at_100
+    other = target_key(target_json(tvm.target.Target({**other_isa_target(), "num-cores": 1})))
+    generic = target_key(target_json(tvm.target.Target({"kind": "llvm", "num-cores": 1})))
+    assert len({at_100, other, generic}) == 3
