@@ -83,10 +83,11 @@ class SliceDatabase(PyDatabase):
             for row in self.store.all_records(self.key)
         ]
 
-    def records_of(self, workload: Workload) -> list[TuningRecord]:
-        """Every record of one workload in the slice, failed ones included, oldest first."""
+    def records_of(self, workload: Workload) -> list[tuple[int, TuningRecord]]:
+        """Every record of one workload in the slice with its id, failed ones included,
+        oldest first."""
         rows = self.store.all_records(self.key, workload_shash(workload.mod))
-        return [to_tuning_record(row, workload) for row in rows]
+        return [(row.id, to_tuning_record(row, workload)) for row in rows]
 
     def __len__(self) -> int:
         return self.store.count_records(self.key)

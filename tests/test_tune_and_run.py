@@ -27,11 +27,26 @@ def test_tune_prints_progress_and_a_per_share_table(tuned_mlp: TunedDatabase) ->
     progress = [line for line in lines if line.startswith("[")]
     assert len(progress) == MLP_TASKS * len(SHARES)
     assert all("FAILED" not in line and f"{TRIALS} trials" in line for line in progress)
-    table = {line.split()[0]: line.split() for line in lines if line.startswith("cpu:")}
+    table = {row.split()[0]: row.split() for row in _table_after(lines, "tasks tuned")}
     assert set(table) == {f"cpu:{share}%" for share in SHARES}
     for row in table.values():
         assert row[1:4] == [str(MLP_TASKS), "0", str(MLP_TASKS * TRIALS)]
+        assert float(row[4]) > 0  # trials per minute
         assert row[-1].endswith("x")  # speedup of tuned over untuned
+    measured = _table_after(lines, "measured: tuned")
+    assert [row.split()[0] for row in measured] == [f"cpu:{share}%" for share in SHARES]
+    assert all("than onnxruntime" in row for row in measured)
+
+
+def _table_after(lines: list[str], header: str) -> list[str]:
+    """The rows of the table whose header line contains `header`."""
+    start = next(i for i, line in enumerate(lines) if header in line) + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        rows.append(line)
+    return rows
 
 
 def test_records_are_tagged_with_their_share(tuned_mlp: TunedDatabase) -> None:

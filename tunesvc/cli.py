@@ -17,6 +17,7 @@ from tunesvc.config import DB_ENV, home_dir, resolve_db_url
 from tunesvc.errors import UserError
 from tunesvc.models import Shape, parse_input_shape, zoo_names
 
+DEFAULT_TRIALS_PER_TASK = 32
 MODEL_HELP = ("MODEL is an ONNX file or a built-in model: "
               + ", ".join(zoo_names()) + ". ")
 
@@ -36,6 +37,13 @@ class UserErrorGroup(click.Group):
 
 def _input_shapes(values: tuple[str, ...]) -> dict[str, Shape]:
     return dict(parse_input_shape(value) for value in values)
+
+
+def _per_task(total_trials: int | None, trials_per_task: int | None) -> int:
+    """The per-task budget (without --trials) or cap (with it)."""
+    if trials_per_task is not None:
+        return trials_per_task
+    return total_trials if total_trials is not None else DEFAULT_TRIALS_PER_TASK
 
 
 def _log_file() -> Path:
@@ -83,9 +91,16 @@ def tune_options(command: Any) -> Any:
         click.option("--shares", default="100", show_default=True, metavar="P[,P...]",
                      help="Shares to tune at, in percent of one device: of a GPU's threads "
                           "(MPS) or of this machine's CPU cores."),
-        click.option("--trials-per-task", default=32, show_default=True, type=int,
-                     help="Candidates measured per task and share (a budget kept in the "
-                          "database: a rerun measures only what is missing)."),
+        click.option("--trials", "total_trials", type=int, metavar="N",
+                     help="Candidates measured per share for the whole model, spent where "
+                          "they pay: each task first gets a few, then the tasks with the "
+                          "largest expected gain in model latency get more; exhausted or "
+                          "negligible tasks stop early. A rerun resumes the budget."),
+        click.option("--trials-per-task", type=int, metavar="N",
+                     help="Without --trials: candidates measured per task and share "
+                          f"[default: {DEFAULT_TRIALS_PER_TASK}]. With --trials: a cap per task. "
+                          "Budgets are kept in the database: a rerun measures only what is "
+                          "missing."),
         shape_option,
         db_option,
         click.option("--fresh", is_flag=True,
@@ -103,20 +118,27 @@ def tune_options(command: Any) -> Any:
                                                "default: start a local Ray].")
 @click.option("--log-dir", type=click.Path(path_type=Path),
               help="Folder for per-job logs [default: runs/<time> in the tunesvc home].")
-def tune(model: str, target: str, shares: str, trials_per_task: int,
-         input_shapes: tuple[str, ...], db_url: str | None, fresh: bool, address: str | None,
-         log_dir: Path | None) -> None:
+@click.option("--compare/--no-compare", default=True, show_default=True,
+              help="Once tuning ends, run the model at each share (as `tunesvc run`) and "
+                   "time it against TVM's default schedules and onnxruntime on the same cores.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object at the end (progress lines go to stderr).")
+def tune(model: str, target: str, shares: str, total_trials: int | None,
+         trials_per_task: int | None, input_shapes: tuple[str, ...], db_url: str | None,
+         fresh: bool, address: str | None, log_dir: Path | None, compare: bool,
+         as_json: bool) -> None:
     """Tune MODEL's operators at each share and store the best schedules.
 
     MODEL is an ONNX file or a built-in zoo model (zoo:mlp, zoo:resnet18, zoo:mobilenet_v2).
     One job per (operator task, share) runs on share-pinned Ray workers; each measured
     candidate is committed to the database as it is measured. Progress prints one line per
-    finished job; the table at the end estimates end-to-end latency per share (sum of
-    operator latencies x uses) with tuned kernels and with TVM's default schedules.
+    finished job. The table at the end estimates end-to-end latency per share (sum of
+    operator latencies x uses) with tuned kernels and with TVM's default schedules, and
+    gives trials per minute; with --compare (the default) a second table gives the model's
+    measured latency per share beside onnxruntime's on the same cores.
     """
     from tunesvc import tuning
-    from tunesvc.report import progress_line, share_table
-    from schedules_db.store import safe_url
+    from tunesvc.report import measured_table, plan_lines, progress_line, share_table, to_json
     from tunesvc.targets import TargetSpec
     from workers.logs import output_to_file
     from workers.share import parse_shares
@@ -124,32 +146,40 @@ def tune(model: str, target: str, shares: str, trials_per_task: int,
     spec = TargetSpec(target)
     request = tuning.TuneRequest(
         model=model, target=spec, shares=tuple(parse_shares(shares, spec.share_kind)),
-        trials_per_task=trials_per_task, db_url=resolve_db_url(db_url),
+        trials_per_task=_per_task(total_trials, trials_per_task), db_url=resolve_db_url(db_url),
         input_shapes=_input_shapes(input_shapes), ray_address=address, log_dir=log_dir,
-        fresh=fresh)
+        fresh=fresh, total_trials=total_trials)
+    say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     with output_to_file(_log_file()):
         plan = tuning.prepare(request)
-    click.echo(f"Tuning {model}: {len(plan.tasks)} tasks x {len(request.shares)} shares, "
-               f"{trials_per_task} trials each per share")
-    click.echo(f"Database: {safe_url(request.db_url)}")
-    if plan.deleted_records:
-        click.echo(f"--fresh: deleted {plan.deleted_records} earlier records of this model")
-    if plan.already_tuned:
-        click.echo(f"{len(plan.already_tuned)} task x share slices already hold their trials "
-                   f"(skipped); {len(plan.jobs)} jobs to run")
-    click.echo(f"Job logs: {plan.log_root}")
+    for line in plan_lines(plan):
+        say(line)
     done = 0
+    trials = {share: 0 for share in request.shares}
 
     def on_result(result: Any) -> None:
         nonlocal done
         done += 1
-        click.echo(progress_line(done, len(plan.jobs), result))
+        trials[result.share] += result.trials_measured
+        say(progress_line(done, plan.jobs_planned, result, trials[result.share],
+                          plan.trials_left.get(result.share)))
 
-    if not plan.jobs:
-        click.echo("Nothing to tune (use --fresh to start over, or more --trials-per-task).")
-    outcome = tuning.execute(plan, on_result, on_start=lambda ray: click.echo(f"Workers on {ray}"))
-    click.echo("")
-    click.echo(share_table(outcome.summaries))
+    if not plan.has_work:
+        say("Nothing to tune (use --fresh to start over, or a larger budget).")
+    outcome = tuning.execute(plan, on_result, on_start=lambda ray: say(f"Workers on {ray}"))
+    measured = []
+    if compare:
+        say("Measuring the model at each share (tuned, TVM default, onnxruntime)...")
+        measured = tuning.measure(plan)
+    if as_json:
+        click.echo(to_json({"summaries": outcome.summaries, "measured": measured,
+                            "results": outcome.results}))
+    else:
+        click.echo("")
+        click.echo(share_table(outcome.summaries))
+        if measured:
+            click.echo("")
+            click.echo(measured_table(measured))
     failed = [r for r in outcome.results if not r.ok]
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(outcome.results)} jobs failed; "
@@ -160,7 +190,8 @@ def tune(model: str, target: str, shares: str, trials_per_task: int,
 @tune_options
 @click.option("--address", metavar="URL", help="Ray dashboard of the cluster, "
                                               "http://HEAD:8265 [env RAY_ADDRESS].")
-def submit(model: str, target: str, shares: str, trials_per_task: int,
+def submit(model: str, target: str, shares: str, total_trials: int | None,
+           trials_per_task: int | None,
            input_shapes: tuple[str, ...], db_url: str | None, fresh: bool,
            address: str | None) -> None:
     """Submit `tunesvc tune MODEL ...` to a Ray cluster as a Ray job; prints the job id.
@@ -171,7 +202,9 @@ def submit(model: str, target: str, shares: str, trials_per_task: int,
     """
     from tunesvc import cluster
 
-    options = ["--target", target, "--shares", shares, "--trials-per-task", str(trials_per_task)]
+    options = ["--target", target, "--shares", shares]
+    options += ["--trials", str(total_trials)] if total_trials is not None else []
+    options += ["--trials-per-task", str(trials_per_task)] if trials_per_task is not None else []
     options += [arg for shape in input_shapes for arg in ("--input-shape", shape)]
     options += ["--db", db_url] if db_url else []
     options += ["--fresh"] if fresh else []

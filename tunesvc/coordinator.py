@@ -9,15 +9,15 @@ never raises for a job's failure: failures are results.
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from tunesvc.job_sources import JobSource
 from workers.actor import start_worker
 from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
 from workers.share import Share
@@ -68,11 +68,16 @@ def workers_for(share: Share, jobs: int, machine_cores: int) -> int:
 
 @dataclass
 class _Pool:
-    """The jobs of one share still waiting for a worker."""
+    """The workers of one share: running a job, or idle until the source has one."""
 
-    share: Share
-    waiting: deque[TuneJob]
+    source: JobSource
+    running: int = 0
+    idle: list[_Worker] = field(default_factory=list)
     started: int = 0
+
+    @property
+    def share(self) -> Share:
+        return self.source.share
 
 
 @dataclass(frozen=True)
@@ -82,53 +87,60 @@ class _Worker:
 
 
 class Dispatcher:
-    """Runs jobs on share pools until every job has a result."""
+    """Runs the jobs of every share's source on share pools until all sources are done."""
 
     def __init__(self, machine_cores: int) -> None:
         self.machine_cores = machine_cores
         self._in_flight: dict[Any, tuple[_Worker, TuneJob, _Pool]] = {}
 
-    def run(self, jobs: list[TuneJob], on_result: Callable[[TuneResult], None]) -> list[TuneResult]:
+    def run(self, sources: list[JobSource],
+            on_result: Callable[[TuneResult], None]) -> list[TuneResult]:
         results: list[TuneResult] = []
-        for pool in self._pools(jobs):
-            for _ in range(workers_for(pool.share, len(pool.waiting), self.machine_cores)):
-                self._next_job(self._new_worker(pool), pool)
+        for pool in (_Pool(source) for source in sources):
+            for _ in range(workers_for(pool.share, pool.source.parallelism(), self.machine_cores)):
+                self._give_work(self._new_worker(pool), pool)
         while self._in_flight:
             (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
             worker, job, pool = self._in_flight.pop(ref)
+            pool.running -= 1
             result, worker_alive = self._collect(ref, job)
             if not worker_alive and job.attempt < MAX_ATTEMPTS:
                 # The records the lost worker committed stay; the retry measures the rest.
-                pool.waiting.appendleft(replace(job, attempt=job.attempt + 1))
+                pool.source.give_back(replace(job, attempt=job.attempt + 1))
             else:
+                pool.source.finished(result)
                 results.append(result)
                 on_result(result)
-            if worker_alive:
-                self._next_job(worker, pool)
-                continue
-            ray.kill(worker.handle)
-            if pool.waiting:
-                self._next_job(self._new_worker(pool), pool)
+            if not worker_alive:
+                ray.kill(worker.handle)
+                worker = self._new_worker(pool)
+            self._give_work(worker, pool)
+            self._wake_idle(pool)
         return results
-
-    def _pools(self, jobs: list[TuneJob]) -> list[_Pool]:
-        pools: dict[Share, _Pool] = {}
-        for job in jobs:
-            pools.setdefault(job.share, _Pool(job.share, deque())).waiting.append(job)
-        return list(pools.values())
 
     def _new_worker(self, pool: _Pool) -> _Worker:
         pool.started += 1
         name = f"{pool.share.kind}{pool.share.percent}-w{pool.started}"
         return _Worker(name, start_worker(pool.share, name, self.machine_cores))
 
-    def _next_job(self, worker: _Worker, pool: _Pool) -> None:
-        """Give the worker its share's next job, or let it go (its cores lapse with it)."""
-        if not pool.waiting:
-            ray.kill(worker.handle)
-            return
-        job = pool.waiting.popleft()
-        self._in_flight[worker.handle.tune.remote(job)] = (worker, job, pool)
+    def _give_work(self, worker: _Worker, pool: _Pool) -> None:
+        """The share's next job for this worker; else it waits while other jobs of its
+        share run (they may free budget), or goes (its cores lapse with it)."""
+        job = pool.source.next_job()
+        if job is not None:
+            pool.running += 1
+            self._in_flight[worker.handle.tune.remote(job)] = (worker, job, pool)
+        elif pool.running > 0:
+            pool.idle.append(worker)
+        else:
+            for done in [worker, *pool.idle]:
+                ray.kill(done.handle)
+            pool.idle.clear()
+
+    def _wake_idle(self, pool: _Pool) -> None:
+        waiting, pool.idle = pool.idle, []
+        for worker in waiting:
+            self._give_work(worker, pool)
 
     def _collect(self, ref: Any, job: TuneJob) -> tuple[TuneResult, bool]:
         """The job's result, and whether its worker is still usable."""
@@ -150,6 +162,13 @@ class ShareSummary:
     trials_measured: int
     tuned_latency_sec: float | None
     untuned_latency_sec: float | None
+    tuning_wall_sec: float  # first job started to last job finished, this run only
+
+    @property
+    def trials_per_minute(self) -> float | None:
+        if self.tuning_wall_sec <= 0:
+            return None
+        return 60.0 * self.trials_measured / self.tuning_wall_sec
 
     @property
     def speedup(self) -> float | None:
@@ -168,15 +187,35 @@ def summarize(results: list[TuneResult]) -> list[ShareSummary]:
 
 
 def _summary(share: Share, results: list[TuneResult]) -> ShareSummary:
-    tuned = [r for r in results if r.ok and r.best_run_sec is not None]
+    latest = list(_latest_per_task(results).values())
+    tuned = [r for r in latest if r.ok and r.best_run_sec is not None]
     return ShareSummary(
         share=share,
         tasks_tuned=len(tuned),
-        tasks_failed=len(results) - len(tuned),
+        tasks_failed=len(latest) - len(tuned),
         trials_measured=sum(r.trials_measured for r in results),
-        tuned_latency_sec=_weighted(results, lambda r: r.best_run_sec or r.default_run_sec),
-        untuned_latency_sec=_weighted(results, lambda r: r.default_run_sec),
+        tuned_latency_sec=_weighted(latest, lambda r: r.best_run_sec or r.default_run_sec),
+        untuned_latency_sec=_weighted(latest, lambda r: r.default_run_sec),
+        tuning_wall_sec=_span(results),
     )
+
+
+def _latest_per_task(results: list[TuneResult]) -> dict[str, TuneResult]:
+    """Under a budget a task gets several jobs; its latest result says where it stands
+    (a failed later job keeps the best an earlier one found)."""
+    latest: dict[str, TuneResult] = {}
+    for result in results:
+        earlier = latest.get(result.task_shash)
+        if earlier is None or result.ok or not earlier.ok:
+            latest[result.task_shash] = result
+    return latest
+
+
+def _span(results: list[TuneResult]) -> float:
+    ran = [r for r in results if r.finished_at > 0]
+    if not ran:
+        return 0.0
+    return max(r.finished_at for r in ran) - min(r.started_at for r in ran)
 
 
 def _weighted(results: list[TuneResult], latency: Callable[[TuneResult], float | None]) -> float | None:

@@ -10,10 +10,13 @@ from typing import Any
 from tabulate import tabulate
 
 from schedules_db import SliceSummary, StoreStats
+from schedules_db.store import safe_url
 from tunesvc.comparison import Comparison
 from tunesvc.coordinator import ShareSummary
 from tunesvc.gpus import GpuScan
 from tunesvc.running import OperatorReport, RunReport
+from tunesvc.tuning import TunePlan
+from tunesvc.verdict import MeasuredShare
 from workers.jobs import TuneResult
 
 
@@ -44,23 +47,60 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def progress_line(done: int, total: int, result: TuneResult) -> str:
-    head = f"[{done:>{len(str(total))}}/{total}] {result.share.label:<9} {result.task_name:<40}"
+def plan_lines(plan: TunePlan) -> list[str]:
+    """What `tune` says before it starts: the plan, the database, where logs go."""
+    request = plan.request
+    if request.total_trials is None:
+        budget = f"{request.trials_per_task} trials per task and share"
+    else:
+        left = ", ".join(f"{s.label} {n}" for s, n in plan.trials_left.items())
+        budget = (f"{request.total_trials} trials per share for the model, at most "
+                  f"{request.trials_per_task} per task (left to measure: {left})")
+    lines = [f"Tuning {request.model}: {len(plan.tasks)} tasks x {len(request.shares)} shares, "
+             f"{budget}", f"Database: {safe_url(request.db_url)}"]
+    if plan.deleted_records:
+        lines.append(f"--fresh: deleted {plan.deleted_records} earlier records of this model")
+    if plan.already_tuned and request.total_trials is None:
+        lines.append(f"{len(plan.already_tuned)} task x share slices already hold their trials "
+                     f"(skipped); {plan.jobs_planned} jobs to run")
+    return [*lines, f"Job logs: {plan.log_root}"]
+
+
+def progress_line(done: int, total: int | None, result: TuneResult, share_trials: int,
+                  share_budget: int | None) -> str:
+    """One finished job: `[done/total]` with a fixed plan, `[done]` and the share's trials
+    out of its budget under a model-level budget."""
+    count = f"[{done}/{total}]" if total is not None else f"[{done}]"
+    spent = f" {share_trials}/{share_budget} trials" if share_budget is not None else ""
+    head = f"{count} {result.share.label:<9} {result.task_name:<40}"
     if not result.ok:
         return f"{head} FAILED: {result.error} (log: {result.log_path})"
     return (f"{head} {result.trials_measured:>3} trials  best {ms(result.best_run_sec):>11}"
-            f"  untuned {ms(result.default_run_sec):>11}  ({result.wall_sec:.0f} s)")
+            f"  untuned {ms(result.default_run_sec):>11}  ({result.wall_sec:.0f} s){spent}")
 
 
 def share_table(summaries: list[ShareSummary]) -> str:
     rows = [
         [s.share.label, s.tasks_tuned, s.tasks_failed, s.trials_measured,
+         f"{s.trials_per_minute:.1f}" if s.trials_per_minute else "n/a",
          ms(s.tuned_latency_sec), ms(s.untuned_latency_sec),
          f"{s.speedup:.2f}x" if s.speedup else "n/a"]
         for s in summaries
     ]
-    headers = ["share", "tasks tuned", "failed", "trials", "est. latency tuned",
+    headers = ["share", "tasks tuned", "failed", "trials", "trials/min", "est. latency tuned",
                "untuned", "speedup"]
+    return tabulate(rows, headers=headers, tablefmt="simple")
+
+
+def measured_table(measured: list[MeasuredShare]) -> str:
+    """Per share, the model as `tunesvc run` measures it: tuned, TVM default, onnxruntime."""
+    rows = [
+        [m.share.label, ms(m.tuned_median_sec), ms(m.default_median_sec),
+         ms(m.onnxruntime_median_sec),
+         m.error if m.error else _versus(m.speedup_vs_onnxruntime)]
+        for m in measured
+    ]
+    headers = ["share", "measured: tuned", "TVM default", "onnxruntime, same cores", "verdict"]
     return tabulate(rows, headers=headers, tablefmt="simple")
 
 

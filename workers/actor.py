@@ -17,6 +17,7 @@ from workers.jobs import TuneJob, TuneResult
 from workers.pinning import pin_cpu, share_env
 from workers.share import Share
 from workers.tuner import run_job
+from workers.warm import start_tools
 
 GPU_WORKER_CPUS = 1  # a GPU worker still builds candidates on the host
 
@@ -32,9 +33,11 @@ class ShareWorker:
         if share.kind == "cpu":
             self.cores = claim_cores(core_count)
             pin_cpu(self.cores)
+        # Started after pinning: the build and measuring processes inherit the share.
+        self.tools = start_tools(len(self.cores))
 
     def tune(self, job: TuneJob) -> TuneResult:
-        return run_job(job, self.cores, self.name)
+        return run_job(job, self.cores, self.name, self.tools)
 
 
 def start_worker(share: Share, name: str, machine_cores: int) -> Any:

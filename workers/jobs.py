@@ -6,6 +6,7 @@ worker never loses an exception inside Ray.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,14 +67,21 @@ class TuneResult:
     trials_failed: int
     best_run_sec: float | None
     default_run_sec: float | None
-    wall_sec: float
+    started_at: float  # epoch seconds, on the worker's clock
+    finished_at: float
     worker: str
     log_path: str
     error: str | None = None
+    measuring_pid: int | None = None  # the worker's measuring process (kept across jobs)
+    slice_trials: int = 0  # records the (task, share) slice holds after this job
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def wall_sec(self) -> float:
+        return self.finished_at - self.started_at
 
     @classmethod
     def already_tuned(cls, job: TuneJob, records: int, best_run_sec: float | None,
@@ -82,16 +90,18 @@ class TuneResult:
         return cls(
             job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
             weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
-            best_run_sec=best_run_sec, default_run_sec=default_run_sec, wall_sec=0.0,
-            worker=f"database ({records} records)", log_path=job.log_path,
+            best_run_sec=best_run_sec, default_run_sec=default_run_sec, started_at=0.0,
+            finished_at=0.0, worker=f"database ({records} records)", log_path=job.log_path,
         )
 
     @classmethod
-    def failure(cls, job: TuneJob, error: str, worker: str = "?", wall_sec: float = 0.0) -> TuneResult:
+    def failure(cls, job: TuneJob, error: str, worker: str = "?",
+                started_at: float | None = None) -> TuneResult:
         """The result of a job that measured nothing usable."""
+        now = time.time()
         return cls(
             job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
             weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
-            best_run_sec=None, default_run_sec=None, wall_sec=wall_sec, worker=worker,
-            log_path=job.log_path, error=error,
+            best_run_sec=None, default_run_sec=None, started_at=started_at or now,
+            finished_at=now, worker=worker, log_path=job.log_path, error=error,
         )

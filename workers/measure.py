@@ -4,7 +4,8 @@ TVM's default build function imports `tvm.s_tir.tensor_intrin` in every build pr
 which parses hundreds of TVMScript functions (~26 s on a 2-core machine) and, since
 LocalBuilder starts a fresh pool for every batch, would be paid per batch and trip the
 build timeout. Candidates reaching the builder are already scheduled, so that import is
-not needed there: `build_candidate` is the default build without it.
+not needed there: `build_candidate` is the default build without it, and `WarmBuilder`
+keeps its build processes for the worker's life.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from __future__ import annotations
 import os
 
 from tvm.ir import IRModule
+from tvm.ir.utils import derived_object
 from tvm.runtime import Module
 from tvm.s_tir import dlight
 from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.builder import PyBuilder
+from tvm.s_tir.meta_schedule.builder.local_builder import _serialize_params, _worker_func
+from tvm.support.popen_pool import MapResult, PopenPoolExecutor, StatusKind
 from tvm.target import Target
 
 from schedules_db.store import mean_run_sec
@@ -37,9 +42,37 @@ def build_candidate(mod: IRModule, target: Target, _params: object) -> Module:
     return tvm_build(mod, target=target)
 
 
-def make_builder(cores: int) -> ms.builder.LocalBuilder:
-    return ms.builder.LocalBuilder(max_workers=cores, timeout_sec=BUILD_TIMEOUT_SEC,
-                                   f_build=build_candidate)
+@derived_object
+class WarmBuilder(PyBuilder):
+    """LocalBuilder's build with one process pool kept for the builder's whole life.
+
+    LocalBuilder starts a pool per batch (and one more when constructed), so every batch
+    pays for new processes that import TVM. This pool's processes are reused until one
+    times out, and then only that one is replaced.
+    """
+
+    def __init__(self, max_workers: int, timeout_sec: float = BUILD_TIMEOUT_SEC) -> None:
+        super().__init__()
+        self.timeout_sec = timeout_sec
+        self.pool = PopenPoolExecutor(max_workers=max_workers, timeout=timeout_sec)
+
+    def build(self, build_inputs: list[ms.builder.BuilderInput]) -> list[ms.builder.BuilderResult]:
+        # None: the build process's own default export (a registered TVM function)
+        work = [(build_candidate, None, item.mod, item.target,
+                 _serialize_params(item.params)) for item in build_inputs]
+        return [self._result(outcome) for outcome in
+                self.pool.map_with_error_catching(lambda args: _worker_func(*args), work)]
+
+    def _result(self, outcome: MapResult) -> ms.builder.BuilderResult:
+        if outcome.status == StatusKind.COMPLETE:
+            return ms.builder.BuilderResult(outcome.value, None)
+        if outcome.status == StatusKind.TIMEOUT:
+            return ms.builder.BuilderResult(None, f"build timed out after {self.timeout_sec} s")
+        return ms.builder.BuilderResult(None, f"build failed:\n{outcome.value}")
+
+
+def make_builder(cores: int) -> WarmBuilder:
+    return WarmBuilder(max_workers=cores)
 
 
 def make_runner() -> ms.runner.LocalRunner:

@@ -32,6 +32,7 @@ class ShareProbe:
     tvm_threads: str | None
     mps_percent: str | None
     multiprocessors: int | None
+    pid: int = 0
 
 
 def share_env(share: Share, cores: int | None) -> dict[str, str]:
@@ -60,6 +61,7 @@ def probe_this_process(with_gpu: bool) -> ShareProbe:
         tvm_threads=os.environ.get(TVM_THREADS_ENV),
         mps_percent=os.environ.get(MPS_PERCENT_ENV),
         multiprocessors=multiprocessors,
+        pid=os.getpid(),
     )
 
 

@@ -8,6 +8,8 @@ drops candidates whose scheduled module matches one already in the database slic
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import tvm_ffi
 from tvm.ir import IRModule
 from tvm.ir.utils import derived_object
@@ -20,7 +22,7 @@ from tvm.s_tir.meta_schedule.search_strategy import PySearchStrategy
 MAX_STALE_ROUNDS = 5
 
 
-def measured_modules(records: list[TuningRecord]) -> set[int]:
+def measured_modules(records: Iterable[TuningRecord]) -> set[int]:
     """Structural hashes of the scheduled modules the records measured."""
     hashes = set()
     for record in records:

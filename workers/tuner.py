@@ -23,10 +23,12 @@ from schedules_db.ms_adapter import SliceDatabase, slice_key_for
 from schedules_db.store import SliceKey, Store
 from workers import mps
 from workers.cpu_isa import host_mismatch
+from workers.intrinsics import load_tensor_intrinsics
 from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
 from workers.search import SkipMeasuredSearch, measured_modules
-from workers.measure import default_schedule, make_builder, make_runner, measure_module
+from workers.measure import default_schedule, measure_module
+from workers.warm import WorkerTools, start_tools
 from workers.pinning import (
     MPS_GPU_ENV,
     check_cpu_share,
@@ -40,49 +42,52 @@ class ShareNotProven(RuntimeError):
     """The measuring process does not demonstrably run at the job's share."""
 
 
-def run_job(job: TuneJob, cores: tuple[int, ...], worker: str) -> TuneResult:
-    """Tune `job`; any failure comes back as `TuneResult.error`, never as an exception."""
+def run_job(job: TuneJob, cores: tuple[int, ...], worker: str,
+            tools: WorkerTools | None = None) -> TuneResult:
+    """Tune `job`; any failure comes back as `TuneResult.error`, never as an exception.
+
+    `tools` are the worker's warm builder, runner and cost model (new ones if None)."""
     log_path = Path(job.log_path)
-    started = time.monotonic()
+    started = time.time()
     try:
         with output_to_file(log_path):
-            return _tune(job, cores, worker, log_path, started)
+            return _tune(job, cores, worker, tools or start_tools(len(cores)), started)
     except Exception as exc:  # the coordinator reports it; the log holds the traceback
         with open(log_path, "a") as log:
             log.write(traceback.format_exc())
-        return TuneResult.failure(job, f"{type(exc).__name__}: {exc}", worker,
-                                  time.monotonic() - started)
+        return TuneResult.failure(job, f"{type(exc).__name__}: {exc}", worker, started)
 
 
-def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, log_path: Path,
+def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
           started: float) -> TuneResult:
     target = Target(json.loads(job.target_json))
-    runner = make_runner()
-    _prove_share(job, runner, cores)
-    builder = make_builder(max(1, len(cores)))
+    _prove_once(job, tools, cores)
+    load_tensor_intrinsics(target.kind.name)
     store = Store(job.db_url)
     key = slice_key_for(target, job.share.kind, job.share.percent)
     before = _counts(store, key, job.task.shash)
     # The trial budget is per slice in the database: a resumed or retried job measures
-    # only what is missing, and its cost model starts from what was measured before.
+    # only what is missing, and the cost model first learns what was measured before.
     remaining = job.search.trials - before[0]
+    database = SliceDatabase(store, key, worker=worker, before_commit=_guard(job))
+    workload = database.commit_workload(job.task.mod)
     if remaining > 0:
-        database = SliceDatabase(store, key, worker=worker, before_commit=_guard(job))
-        earlier = database.records_of(database.commit_workload(job.task.mod))
-        context = _tune_context(job, target, len(cores), measured_modules(earlier))
+        earlier = database.records_of(workload)
+        context = _tune_context(job, target, tools.cores, measured_modules(r for _, r in earlier))
         ms.tune_tasks(
             tasks=[context],
             task_weights=[1.0],
             work_dir=job.log_dir,
             max_trials_global=remaining,
             num_trials_per_iter=min(job.search.trials_per_round, remaining),
-            builder=builder,
-            runner=runner,
+            builder=tools.builder,
+            runner=tools.runner,
             database=database,
-            cost_model=_warm_cost_model(job, context, earlier, len(cores)),
+            cost_model=_warm_cost_model(job, tools, context, earlier),
             task_scheduler="round-robin",
         )
-    default_sec = measure_module(default_schedule(job.task.mod, target), target, builder, runner)
+    tools.trained_on.update(record_id for record_id, _ in database.records_of(workload))
+    default_sec = _default_run_sec(job, target, store, key, tools)
     store.mark_complete(key, job.task.shash, job.search.trials, default_sec)
     after = _counts(store, key, job.task.shash)
     best = store.top_records(key, job.task.shash, limit=1)
@@ -93,9 +98,20 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, log_path: Path,
         trials_measured=after[0] - before[0],
         trials_failed=(after[0] - after[1]) - (before[0] - before[1]),
         best_run_sec=best[0].mean_run_sec if best else None,
-        default_run_sec=default_sec, wall_sec=time.monotonic() - started,
-        worker=worker, log_path=str(log_path),
+        default_run_sec=default_sec, started_at=started, finished_at=time.time(),
+        worker=worker, log_path=job.log_path, measuring_pid=tools.measuring_pid,
+        slice_trials=after[0],
     )
+
+
+def _default_run_sec(job: TuneJob, target: Target, store: Store, key: SliceKey,
+                     tools: WorkerTools) -> float | None:
+    """TVM's default schedule at this share: measured once per slice, then kept."""
+    done = store.completion(key, job.task.shash)
+    if done is not None and done.default_run_sec is not None:
+        return done.default_run_sec
+    return measure_module(default_schedule(job.task.mod, target), target, tools.builder,
+                          tools.runner)
 
 
 def _counts(store: Store, key: SliceKey, shash: str) -> tuple[int, int]:
@@ -104,15 +120,16 @@ def _counts(store: Store, key: SliceKey, shash: str) -> tuple[int, int]:
             store.count_records(key, shash, successful_only=True))
 
 
-def _warm_cost_model(job: TuneJob, context: ms.TuneContext, earlier: list[TuningRecord],
-                     cores: int) -> ms.cost_model.XGBModel:
-    """XGBoost cost model, trained first on this slice's earlier records of the task."""
-    model = ms.cost_model.XGBModel(num_warmup_samples=job.search.trials_per_round,
-                                   num_tuning_cores=max(1, cores))
-    if earlier:
-        model.update(context, [r.as_measure_candidate() for r in earlier],
+def _warm_cost_model(job: TuneJob, tools: WorkerTools, context: ms.TuneContext,
+                     earlier: list[tuple[int, TuningRecord]]) -> ms.cost_model.XGBModel:
+    """The worker's cost model, first trained on this slice's records it has not seen."""
+    model = tools.model(job.search.trials_per_round)
+    unseen = [record for record_id, record in earlier if record_id not in tools.trained_on]
+    if unseen:
+        model.update(context, [r.as_measure_candidate() for r in unseen],
                      [ms.runner.RunnerResult([float(s) for s in r.run_secs], None)
-                      for r in earlier])
+                      for r in unseen])
+        tools.trained_on.update(record_id for record_id, _ in earlier)
     return model
 
 
@@ -132,20 +149,25 @@ def _tune_context(job: TuneJob, target: Target, cores: int,
     )
 
 
-def _prove_share(job: TuneJob, runner: ms.runner.LocalRunner, cores: tuple[int, ...]) -> None:
+def _prove_once(job: TuneJob, tools: WorkerTools, cores: tuple[int, ...]) -> None:
     """Ask the runner's own measuring process what share it runs at, and check that this
-    host is the CPU the target is for (a schedule measured elsewhere says nothing)."""
+    host is the CPU the target is for (a schedule measured elsewhere says nothing).
+    Once per target: the measuring process lives as long as the worker."""
+    if job.target_json in tools.proven_for:
+        return
     isa_problem = host_mismatch(json.loads(job.target_json))
     if isa_problem is not None:
         raise ShareNotProven(f"refusing to measure here: {isa_problem}")
     with_gpu = job.share.kind == "gpu"
-    probe = runner.pool.submit(probe_this_process, with_gpu).result()
+    probe = tools.runner.pool.submit(probe_this_process, with_gpu).result()
     if with_gpu:
         problem = check_gpu_share(job.share, probe, full_multiprocessor_count())
     else:
         problem = check_cpu_share(probe, cores)
     if problem is not None:
         raise ShareNotProven(f"refusing to record at {job.share.label}: {problem}")
+    tools.proven_for.add(job.target_json)
+    tools.measuring_pid = probe.pid
 
 
 def _guard(job: TuneJob) -> Callable[[], None] | None:

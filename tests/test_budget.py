@@ -1,0 +1,95 @@
+"""The model-level budget: heavier tasks get more trials; exhausted, capped and negligible
+tasks stop. The last test tunes a real two-task model for real."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tests.conftest import tunesvc
+from tunesvc.budget import BudgetAllocator, TaskProgress
+
+
+def allocator(total: int, cap: int = 1000, chunk: int = 16, **weights: int) -> BudgetAllocator:
+    tasks = {name: TaskProgress(name, weight) for name, weight in weights.items()}
+    return BudgetAllocator(tasks, total, cap, chunk)
+
+
+def test_every_task_first_gets_one_chunk_then_the_heavy_one_gets_the_rest() -> None:
+    budget = allocator(80, heavy=1, light=1)
+    first = [budget.next_chunk(), budget.next_chunk()]
+    assert sorted(shash for shash, _ in first) == ["heavy", "light"]
+    assert budget.next_chunk() is None  # both in flight: nothing to hand out yet
+    budget.finished("heavy", 16, best_sec=1e-3, default_sec=1e-2)
+    budget.finished("light", 16, best_sec=1e-5, default_sec=1e-4)
+    handed = []
+    while (chunk := budget.next_chunk()) is not None:
+        handed.append(chunk)
+        budget.finished(chunk[0], chunk[1], best_sec=1e-3, default_sec=1e-2)
+    assert handed == [("heavy", 32), ("heavy", 48), ("heavy", 64)]
+    assert budget.spent() == 80
+
+
+def test_exhausted_capped_and_failed_tasks_stop() -> None:
+    budget = allocator(200, cap=32, a=1, b=1, c=1)
+    for _ in range(3):
+        budget.next_chunk()
+    budget.finished("a", 5, best_sec=1e-3, default_sec=1e-2)  # asked 16, space ran out
+    budget.finished("b", 16, best_sec=1e-3, default_sec=1e-2)
+    budget.finished("c", 0, best_sec=None, default_sec=None, failed=True)
+    assert budget.next_chunk() == ("b", 32)
+    budget.finished("b", 32, best_sec=1e-3, default_sec=1e-2)
+    assert budget.next_chunk() is None  # a exhausted, b at its cap, c failed
+
+
+def test_negligible_tasks_get_only_their_first_chunk() -> None:
+    budget = allocator(200, big=1, tiny=1)
+    budget.next_chunk(), budget.next_chunk()
+    budget.finished("big", 16, best_sec=1e-2, default_sec=1e-1)
+    budget.finished("tiny", 16, best_sec=1e-6, default_sec=1e-5)
+    shashes = set()
+    while (chunk := budget.next_chunk()) is not None:
+        shashes.add(chunk[0])
+        budget.finished(chunk[0], chunk[1], best_sec=1e-2, default_sec=1e-1)
+    assert shashes == {"big"}
+
+
+def two_matmul_model(path: Path) -> Path:
+    """x(32x512) -> MatMul 512x512 -> Relu -> MatMul 512x4: a heavy and a light task."""
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+               for name, shape in (("w1", (512, 512)), ("w2", (512, 4)))]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+         helper.make_node("MatMul", ["r", "w2"], ["y"])],
+        "two_matmuls",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [32, 512])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [32, 4])],
+        initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_real_budget_gives_the_heavier_task_more_trials(tmp_path: Path,
+                                                          tunesvc_env: dict) -> None:
+    model = two_matmul_model(tmp_path / "two.onnx")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    done = tunesvc("tune", str(model), "--shares", "100", "--trials", "48", "--no-compare",
+                   "--json", "--db", url, env=tunesvc_env)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)["results"]
+    trials: dict[str, int] = {}
+    for result in results:
+        trials[result["task_name"]] = trials.get(result["task_name"], 0) + result["trials_measured"]
+    heavy = next(name for name in trials if "relu" in name)
+    light = next(name for name in trials if name != heavy)
+    assert sum(trials.values()) == 48
+    assert trials[heavy] > trials[light] >= 1
