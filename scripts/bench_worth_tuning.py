@@ -62,7 +62,7 @@ def tunesvc(*args: str) -> dict:
 
 
 def tunesvc_curve(model: str, share: int, budgets: list[int], runs: int, out: Path) -> list[Point]:
-    db = f"sqlite:///{out / f'{model.replace(':', '_')}-{share}.sqlite'}"
+    db = f"sqlite:///{out / (_slug(model) + f'-{share}.sqlite')}"
     points, wall = [], 0.0
     for budget in budgets:
         started = time.monotonic()
@@ -89,6 +89,10 @@ def _point(engine: str, model: str, share: int, budget: int, wall: float, report
                  default["median_sec"] if default else None)
 
 
+def _slug(model: str) -> str:
+    return model.replace(":", "_").replace("/", "_")
+
+
 def share_cores(share: int) -> list[int]:
     from workers.share import Share
 
@@ -100,7 +104,7 @@ def stock_point(model: str, share: int, budget: int, runs: int, out: Path) -> Po
     """Stock tune_relax in a child process held to the share's cores (taskset)."""
     cores = share_cores(share)
     env = {**os.environ, "TVM_NUM_THREADS": str(len(cores))}
-    result = out / f"stock-{model.replace(':', '_')}-{share}.json"
+    result = out / f"stock-{_slug(model)}-{share}.json"
     command = ["taskset", "-c", ",".join(map(str, cores)), sys.executable, __file__,
                "stock-child", model, str(share), str(budget), str(runs), str(result)]
     subprocess.run(command, env=env, check=True, capture_output=True, text=True)
@@ -116,7 +120,9 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
 
     from tvm.s_tir import meta_schedule as ms
 
-    from tunesvc.importer import to_relax
+    import tvm
+
+    from tunesvc.importer import fuse_passes, to_relax
     from tunesvc.models import load_model
     from tunesvc.reference import onnxruntime_latency, sample_inputs
     from tunesvc.runtime import CompileInput, TunedModel
@@ -129,7 +135,9 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
     mod = to_relax(loaded)
     work = tempfile.mkdtemp(prefix="stock-")
     started = time.monotonic()
-    database = ms.relax_integration.tune_relax(mod, {}, target, work, budget,
+    with target, tvm.transform.PassContext(opt_level=3):
+        fused = fuse_passes(target)(mod)  # what tune_relax can extract tasks from
+    database = ms.relax_integration.tune_relax(fused, {}, target, work, budget,
                                                num_trials_per_iter=16)
     wall = time.monotonic() - started
     executable = ms.relax_integration.compile_relax(database, mod, target, None)
@@ -212,12 +220,17 @@ def main(ctx: click.Context, models: str, shares: str, budgets: str, stock: bool
     for model in models.split(","):
         for share in (int(s) for s in shares.split(",")):
             points += tunesvc_curve(model, share, steps, runs, out)
+            save(points, out)  # after every model and share: a long run never loses it all
             if stock:
                 points.append(stock_point(model, share, steps[-1], runs, out))
+                save(points, out)
+    click.echo(f"results in {out}/results.md, curve in {out}/curve.png")
+
+
+def save(points: list[Point], out: Path) -> None:
     (out / "results.json").write_text(json.dumps([asdict(p) for p in points], indent=2))
     (out / "results.md").write_text(markdown(points, " ".join(sys.argv)))
     plot(points, out / "curve.png")
-    click.echo(f"results in {out}/results.md, curve in {out}/curve.png")
 
 
 @main.command("stock-child", hidden=True)

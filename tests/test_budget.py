@@ -47,6 +47,13 @@ def test_exhausted_capped_and_failed_tasks_stop() -> None:
     assert budget.next_chunk() is None  # a exhausted, b at its cap, c failed
 
 
+def test_first_chunk_is_smaller() -> None:
+    budget = BudgetAllocator({"a": TaskProgress("a", 1)}, 100, 100, chunk=16, first_chunk=8)
+    assert budget.next_chunk() == ("a", 8)
+    budget.finished("a", 8, best_sec=1e-3, default_sec=1e-2)
+    assert budget.next_chunk() == ("a", 24)
+
+
 def test_negligible_tasks_get_only_their_first_chunk() -> None:
     budget = allocator(200, big=1, tiny=1)
     budget.next_chunk(), budget.next_chunk()

@@ -58,6 +58,7 @@ class BudgetAllocator:
     total_trials: int
     cap_per_task: int
     chunk: int
+    first_chunk: int | None = None  # a task's first job: enough to know its latency
 
     def spent(self) -> int:
         return sum(task.trials for task in self.tasks.values())
@@ -70,7 +71,8 @@ class BudgetAllocator:
         if left <= 0 or not candidates:
             return None
         task = max(candidates, key=lambda t: (t.gain_per_trial(), t.weight, t.shash))
-        size = min(self.chunk, left, self.cap_per_task - task.trials)
+        wanted = self.chunk if task.trials else (self.first_chunk or self.chunk)
+        size = min(wanted, left, self.cap_per_task - task.trials)
         task.in_flight = True
         self._targets[task.shash] = task.trials + size
         return task.shash, task.trials + size

@@ -34,6 +34,7 @@ from workers.share import Share, ShareError, machine_cores
 
 log = logging.getLogger(__name__)
 BUDGET_CHUNK = 16  # trials per job under a model-level budget: two search rounds of 8
+FIRST_CHUNK = 8  # a task's first job: one search round, enough to know its latency
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def _budget_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict
     for share in request.shares:
         progress = {t.shash: _progress(store, t, target_jsons[share], share) for t in tasks}
         allocator = BudgetAllocator(progress, request.total_trials, request.trials_per_task,
-                                    BUDGET_CHUNK)
+                                    BUDGET_CHUNK, first_chunk=FIRST_CHUNK)
         left[share] = max(0, request.total_trials - allocator.spent())
         make_job = _job_maker(request, share, target_jsons[share], tasks, log_root)
         sources.append(BudgetedJobs(share, tasks, allocator, make_job))
