@@ -187,74 +187,6 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
 
 
 @cli.command()
-@tune_options
-@click.option("--address", metavar="URL", help="Ray dashboard of the cluster, "
-                                              "http://HEAD:8265 [env RAY_ADDRESS].")
-def submit(model: str, target: str, shares: str, total_trials: int | None,
-           trials_per_task: int | None,
-           input_shapes: tuple[str, ...], db_url: str | None, fresh: bool,
-           address: str | None) -> None:
-    """Submit `tunesvc tune MODEL ...` to a Ray cluster as a Ray job; prints the job id.
-
-    The job runs on the cluster's head node and spreads its workers over the cluster. Give
-    every node the same database: a PostgreSQL URL with --db (an SQLite file only works if
-    all nodes see the same file). Follow it with `tunesvc jobs status|logs|stop ID`.
-    """
-    from tunesvc import cluster
-
-    options = ["--target", target, "--shares", shares]
-    options += ["--trials", str(total_trials)] if total_trials is not None else []
-    options += ["--trials-per-task", str(trials_per_task)] if trials_per_task is not None else []
-    options += [arg for shape in input_shapes for arg in ("--input-shape", shape)]
-    options += ["--db", db_url] if db_url else []
-    options += ["--fresh"] if fresh else []
-    job_id = cluster.submit(address, cluster.tune_entrypoint(model, options))
-    click.echo(job_id)
-    click.echo(f"Follow it with: tunesvc jobs status {job_id} / tunesvc jobs logs {job_id}",
-               err=True)
-
-
-@cli.group()
-def jobs() -> None:
-    """Follow tuning runs submitted to a Ray cluster (by job id)."""
-
-
-address_option = click.option("--address", metavar="URL",
-                              help="Ray dashboard, http://HEAD:8265 [env RAY_ADDRESS].")
-
-
-@jobs.command("status")
-@click.argument("job_id")
-@address_option
-def jobs_status(job_id: str, address: str | None) -> None:
-    """Print PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
-    from tunesvc import cluster
-
-    click.echo(cluster.status(address, job_id).value)
-
-
-@jobs.command("logs")
-@click.argument("job_id")
-@address_option
-def jobs_logs(job_id: str, address: str | None) -> None:
-    """Print what the job has printed so far (progress lines and the final table)."""
-    from tunesvc import cluster
-
-    click.echo(cluster.logs(address, job_id), nl=False)
-
-
-@jobs.command("stop")
-@click.argument("job_id")
-@address_option
-def jobs_stop(job_id: str, address: str | None) -> None:
-    """Stop the job; records committed so far stay, and a rerun resumes from them."""
-    from tunesvc import cluster
-
-    stopped = cluster.stop(address, job_id)
-    click.echo(f"{job_id}: {'stopping' if stopped else 'already finished'}")
-
-
-@cli.command()
 @click.argument("model")
 @target_option
 @click.option("--share", type=int, metavar="P",
@@ -357,6 +289,10 @@ def gpus(as_json: bool) -> None:
 
     scan = scan_gpus()
     click.echo(to_json(scan) if as_json else gpus_text(scan))
+
+
+# The cluster commands register themselves on `cli` (their module imports this one).
+from tunesvc import cli_cluster  # noqa: E402,F401
 
 
 def main() -> None:
