@@ -86,7 +86,8 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
             cost_model=_warm_cost_model(job, tools, context, earlier),
             task_scheduler="round-robin",
         )
-    tools.trained_on.update(record_id for record_id, _ in database.records_of(workload))
+    # ids only: the store's rows, not MetaSchedule records rebuilt from them
+    tools.trained_on.update(row.id for row in store.all_records(key, job.task.shash))
     default_sec = _default_run_sec(job, target, store, key, tools)
     store.mark_complete(key, job.task.shash, job.search.trials, default_sec)
     after = _counts(store, key, job.task.shash)
