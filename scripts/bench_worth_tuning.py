@@ -13,8 +13,10 @@ process held to the same cores, and is measured the same way (with onnxruntime a
     scripts/bench_worth_tuning.py --models zoo:mlp --shares 50,100 --budgets 8,16 \\
         --stock --runs 5 --out /tmp/smoke                                   # a smoke run
 
-Writes results.json, results.md and curve.png to --out. Run it on a quiet machine: it
-times things one at a time, and nothing else should share the cores.
+Writes results.json, results.md and curve.png to --out after every point. Run again into
+the same --out with larger budgets to continue a curve: its databases resume and its wall
+time carries on. Run it on a quiet machine: it times things one at a time, and nothing else
+should share the cores.
 """
 
 from __future__ import annotations
@@ -61,23 +63,30 @@ def tunesvc(*args: str) -> dict:
     return json.loads(done.stdout)
 
 
-def tunesvc_curve(model: str, share: int, budgets: list[int], runs: int, out: Path) -> list[Point]:
+def tunesvc_curve(model: str, share: int, budgets: list[int], runs: int, out: Path,
+                  points: list[Point]) -> None:
+    """Tune up to each budget in turn, appending a point (and saving) after each.
+
+    A curve already in `points` (from an earlier results.json in --out) is continued: its
+    database resumes, its wall time and trials carry on, budgets it reached are skipped.
+    """
     db = f"sqlite:///{out / (_slug(model) + f'-{share}.sqlite')}"
-    points, wall = [], 0.0
-    for budget in budgets:
+    earlier = [p for p in points if (p.engine, p.model, p.share) == ("tunesvc", model, share)]
+    wall = earlier[-1].tuning_wall_sec if earlier else 0.0
+    trials = earlier[-1].trials if earlier else 0
+    for budget in (b for b in budgets if not earlier or b > earlier[-1].budget):
         started = time.monotonic()
         tuned = tunesvc("tune", model, "--shares", str(share), "--trials", str(budget),
                         "--no-compare", "--json", "--db", db)
         wall += time.monotonic() - started
+        trials += sum(s["trials_measured"] for s in tuned["summaries"])
         report = tunesvc("run", model, "--share", str(share), "--runs", str(runs), "--json",
                          "--db", db)
-        trials = sum(s["trials_measured"] for s in tuned["summaries"])
-        points.append(_point("tunesvc", model, share, budget, wall, report,
-                             trials + (points[-1].trials if points else 0)))
+        points.append(_point("tunesvc", model, share, budget, wall, report, trials))
+        save(points, out)
         click.echo(f"  tunesvc {model} {share}% {budget} trials: {wall:.0f} s tuning, "
                    f"{points[-1].tuned_median_sec * 1e3:.2f} ms "
                    f"(onnxruntime {points[-1].onnxruntime_median_sec * 1e3:.2f} ms)")
-    return points
 
 
 def _point(engine: str, model: str, share: int, budget: int, wall: float, report: dict,
@@ -216,15 +225,20 @@ def main(ctx: click.Context, models: str, shares: str, budgets: str, stock: bool
         return
     out.mkdir(parents=True, exist_ok=True)
     steps = [int(b) for b in budgets.split(",")]
-    points: list[Point] = []
+    points = load(out)
     for model in models.split(","):
         for share in (int(s) for s in shares.split(",")):
-            points += tunesvc_curve(model, share, steps, runs, out)
-            save(points, out)  # after every model and share: a long run never loses it all
+            tunesvc_curve(model, share, steps, runs, out, points)
             if stock:
                 points.append(stock_point(model, share, steps[-1], runs, out))
                 save(points, out)
     click.echo(f"results in {out}/results.md, curve in {out}/curve.png")
+
+
+def load(out: Path) -> list[Point]:
+    """Points of an earlier run into the same --out, so a long benchmark can go on later."""
+    saved = out / "results.json"
+    return [Point(**p) for p in json.loads(saved.read_text())] if saved.exists() else []
 
 
 def save(points: list[Point], out: Path) -> None:
