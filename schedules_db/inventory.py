@@ -1,4 +1,4 @@
-"""Questions about what the store holds beyond one slice, for what the CLI explains.
+"""What the store holds, across slices: what `tunesvc db` lists and what `run` explains.
 
 Read-only; every statement goes through `Store.session`.
 """
@@ -6,9 +6,12 @@ Read-only; every statement goes through `Store.session`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from schedules_db.records import SliceSummary, StoreStats
 from schedules_db.schema import ShareRow, TargetRow, TuningRecordRow, WorkloadRow
 from schedules_db.store import Store
 
@@ -33,3 +36,52 @@ def workloads_by_other_target(store: Store, shashes: Iterable[str], target_kind:
     )
     with store.session() as session:
         return {key: int(count) for key, count in session.execute(stmt)}
+
+
+def stats(store: Store) -> StoreStats:
+    """What `tunesvc db stats` shows."""
+    with store.session() as session:
+        shares = session.execute(
+            select(ShareRow.kind, ShareRow.percent)
+            .where(ShareRow.id.in_(select(TuningRecordRow.share_id)))
+            .order_by(ShareRow.kind, ShareRow.percent)
+        )
+        first, last = session.execute(
+            select(func.min(TuningRecordRow.created_at), func.max(TuningRecordRow.created_at))
+        ).one()
+        return StoreStats(
+            workloads=_count(session, WorkloadRow.id),
+            targets=_count(session, TargetRow.id),
+            shares=tuple(f"{kind}:{percent}%" for kind, percent in shares),
+            records=_count(session, TuningRecordRow.id),
+            failed_records=_count(session, TuningRecordRow.id,
+                                  TuningRecordRow.mean_run_sec.is_(None)),
+            first_tuned=first,
+            last_tuned=last,
+        )
+
+
+def summaries(store: Store) -> list[SliceSummary]:
+    """One row per (workload, target, share) slice holding records."""
+    stmt = (
+        select(
+            WorkloadRow.shash,
+            TargetRow.key,
+            ShareRow.kind,
+            ShareRow.percent,
+            func.min(TuningRecordRow.mean_run_sec),
+            func.count(TuningRecordRow.id),
+            func.max(TuningRecordRow.created_at),
+        )
+        .join(WorkloadRow, TuningRecordRow.workload_id == WorkloadRow.id)
+        .join(TargetRow, TuningRecordRow.target_id == TargetRow.id)
+        .join(ShareRow, TuningRecordRow.share_id == ShareRow.id)
+        .group_by(WorkloadRow.shash, TargetRow.key, ShareRow.kind, ShareRow.percent)
+        .order_by(WorkloadRow.shash, TargetRow.key, ShareRow.kind, ShareRow.percent)
+    )
+    with store.session() as session:
+        return [SliceSummary(*row) for row in session.execute(stmt)]
+
+
+def _count(session: Session, column: Any, *where: Any) -> int:
+    return int(session.scalar(select(func.count(column)).where(*where)) or 0)

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from schedules_db.store import SliceKey, Store, StoredRecord
+from schedules_db.records import SliceKey, StoredRecord
+from schedules_db.store import Store
 
 Rule = Literal["exact", "nearest", "none"]
 

@@ -16,8 +16,9 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.database import PyDatabase, TuningRecord, Workload
 from tvm.target import Target
 
-from schedules_db.store import NewRecord, SliceKey, Store, StoredRecord
-from schedules_db.targetkey import target_json, target_key, target_kind
+from schedules_db.records import NewRecord, SliceKey, StoredRecord
+from schedules_db.store import Store
+from schedules_db.targetkey import slice_key, target_json
 
 
 def workload_shash(mod: IRModule) -> str:
@@ -26,8 +27,7 @@ def workload_shash(mod: IRModule) -> str:
 
 
 def slice_key_for(target: Target, share_kind: str, share_percent: int) -> SliceKey:
-    text = target_json(target)
-    return SliceKey(target_key(text), target_kind(text), share_kind, share_percent)
+    return slice_key(target_json(target), share_kind, share_percent)
 
 
 @derived_object

@@ -1,28 +1,25 @@
-"""The schedule store: every SQL statement of tunesvc goes through this module.
+"""The schedule store's primitives: every write, and the reads tuning and lookup build on.
 
-`Store` wraps one SQLAlchemy engine (SQLite file by default, any SQLAlchemy URL otherwise)
-and offers a small primitive API over (workload, target, share) slices. Derived questions
-("which share should this workload's schedule come from?") live in `schedules_db.lookup`.
-Returned values are frozen dataclasses, never live ORM rows.
+`Store` wraps one SQLAlchemy engine (`schedules_db.engine`) and offers a small API over
+(workload, target, share) slices. Derived questions live above it: which share a schedule
+comes from (`lookup`), how far a slice is tuned (`progress`), what the CLI lists
+(`inventory`). Returned values are frozen dataclasses (`records`), never live ORM rows.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schedules_db import migrate
+from schedules_db.engine import StoreError, create_store_engine, safe_url
+from schedules_db.records import NewRecord, SliceKey, StoredRecord, mean_run_sec
 from schedules_db.schema import (
     ShareRow,
     SliceCompletionRow,
@@ -32,131 +29,9 @@ from schedules_db.schema import (
 )
 
 T = TypeVar("T")
-FAILED_RUN_SEC = 1e9  # MetaSchedule records a failed build/run as 1e10 seconds
 
-
-class StoreError(RuntimeError):
-    """The database cannot be opened or reached."""
-
-
-@dataclass(frozen=True)
-class SliceKey:
-    """One slice of the store: a target (share-independent key) at a share."""
-
-    target_key: str
-    target_kind: str
-    share_kind: str
-    share_percent: int
-
-
-@dataclass(frozen=True)
-class NewRecord:
-    """A measured candidate, as MetaSchedule hands it over, in JSON text form."""
-
-    workload_shash: str
-    target_json: str
-    trace_json: str
-    run_secs: tuple[float, ...]
-    args_info_json: str
-    worker: str
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    id: int
-    workload_shash: str
-    target_json: str
-    share_percent: int
-    trace_json: str
-    run_secs: tuple[float, ...]
-    args_info_json: str
-    worker: str
-    created_at: datetime
-
-    @property
-    def mean_run_sec(self) -> float | None:
-        return mean_run_sec(self.run_secs)
-
-
-@dataclass(frozen=True)
-class SliceSummary:
-    """What `tunesvc db records` shows: one (workload, target, share) slice."""
-
-    workload_shash: str
-    target_key: str
-    share_kind: str
-    share_percent: int
-    best_run_sec: float | None
-    records: int
-    last_tuned: datetime
-
-
-@dataclass(frozen=True)
-class SliceCompletion:
-    """A slice a tuning job finished: its budget and TVM's default-schedule latency there."""
-
-    trials_budget: int
-    default_run_sec: float | None
-    completed_at: datetime
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    """What `tunesvc db stats` shows."""
-
-    workloads: int
-    targets: int
-    shares: tuple[str, ...]
-    records: int
-    failed_records: int
-    first_tuned: datetime | None
-    last_tuned: datetime | None
-
-
-def mean_run_sec(run_secs: tuple[float, ...]) -> float | None:
-    """Mean measured time, or None for a failed candidate (no times, or MetaSchedule's 1e10)."""
-    if not run_secs or any(not math.isfinite(s) or s >= FAILED_RUN_SEC for s in run_secs):
-        return None
-    return sum(run_secs) / len(run_secs)
-
-
-def _enable_sqlite_concurrency(engine: Engine) -> None:
-    # WAL lets readers proceed while one worker writes; busy_timeout makes writers queue
-    # instead of failing with "database is locked" when several workers commit at once.
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-
-def safe_url(url: str) -> str:
-    """The URL with its password masked, for messages and listings."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
-
-
-def create_store_engine(url: str) -> Engine:
-    """An engine for `url`, with the SQLite settings tunesvc relies on; StoreError if bad."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise StoreError(f"database URL {url!r} is not a valid SQLAlchemy URL") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        folder = Path(parsed.database).expanduser().parent
-        if not folder.is_dir():
-            raise StoreError(f"database folder {folder} does not exist (from URL {url!r})")
-    try:
-        engine = create_engine(parsed, future=True)
-    except Exception as exc:  # unknown dialect, missing driver
-        raise StoreError(f"cannot use database URL {safe_url(url)!r}: {exc}") from None
-    if parsed.get_backend_name() == "sqlite":
-        _enable_sqlite_concurrency(engine)
-    return engine
+# Re-exported: callers that import them from here keep working.
+__all__ = ["NewRecord", "SliceKey", "Store", "StoreError", "StoredRecord", "safe_url"]
 
 
 class Store:
@@ -242,7 +117,7 @@ class Store:
     def top_records(self, key: SliceKey, shash: str | None, limit: int | None) -> list[StoredRecord]:
         """Successful records of the slice (one workload, or all with shash=None), fastest first."""
         stmt = (
-            _slice_query(key, shash)
+            slice_query(key, shash)
             .where(TuningRecordRow.mean_run_sec.is_not(None))
             .order_by(TuningRecordRow.mean_run_sec, TuningRecordRow.id)
             .limit(limit)
@@ -253,7 +128,7 @@ class Store:
     def all_records(self, key: SliceKey, shash: str | None = None) -> list[StoredRecord]:
         """Every record of the slice (or of one workload in it), failed ones included,
         oldest first."""
-        stmt = _slice_query(key, shash).order_by(TuningRecordRow.id)
+        stmt = slice_query(key, shash).order_by(TuningRecordRow.id)
         with self.session() as session:
             return [_to_stored(row, shash_, key) for row, shash_ in session.execute(stmt)]
 
@@ -262,33 +137,18 @@ class Store:
         """Record that a job finished this slice (replacing an earlier completion)."""
         def write() -> None:
             with self.session() as session:
-                ids = _slice_ids(session, key, shash)
-                session.execute(delete(SliceCompletionRow).where(*_completion_of(ids)))
+                ids = slice_ids(session, key, shash)
+                session.execute(delete(SliceCompletionRow).where(*completion_of(ids)))
                 session.add(SliceCompletionRow(workload_id=ids[0], target_id=ids[1],
                                                share_id=ids[2], trials_budget=trials_budget,
                                                default_run_sec=default_run_sec))
 
         _retry_once_on_conflict(write)
 
-    def completion(self, key: SliceKey, shash: str) -> SliceCompletion | None:
-        stmt = (
-            select(SliceCompletionRow)
-            .join(WorkloadRow, SliceCompletionRow.workload_id == WorkloadRow.id)
-            .join(TargetRow, SliceCompletionRow.target_id == TargetRow.id)
-            .join(ShareRow, SliceCompletionRow.share_id == ShareRow.id)
-            .where(WorkloadRow.shash == shash, TargetRow.key == key.target_key)
-            .where(ShareRow.kind == key.share_kind, ShareRow.percent == key.share_percent)
-        )
-        with self.session() as session:
-            row = session.scalar(stmt)
-            if row is None:
-                return None
-            return SliceCompletion(row.trials_budget, row.default_run_sec, row.completed_at)
-
     def delete_records(self, key: SliceKey, shash: str) -> int:
         """Remove one workload's records from the slice; returns how many were removed."""
         ids = select(TuningRecordRow.id).where(
-            TuningRecordRow.id.in_(_slice_query(key, shash).with_only_columns(TuningRecordRow.id)))
+            TuningRecordRow.id.in_(slice_query(key, shash).with_only_columns(TuningRecordRow.id)))
         with self.session() as session:
             doomed = list(session.scalars(ids))
             if doomed:
@@ -296,15 +156,12 @@ class Store:
             workload_id = _workload_id(session, shash)
             if workload_id is not None:
                 slice_ids = (workload_id, _target_id(session, key), _share_id(session, key))
-                session.execute(delete(SliceCompletionRow).where(*_completion_of(slice_ids)))
+                session.execute(delete(SliceCompletionRow).where(*completion_of(slice_ids)))
             return len(doomed)
 
-    def count_records(self, key: SliceKey, shash: str | None = None,
-                      successful_only: bool = False) -> int:
-        query = _slice_query(key, shash)
-        if successful_only:
-            query = query.where(TuningRecordRow.mean_run_sec.is_not(None))
-        stmt = select(func.count()).select_from(query.subquery())
+    def count_records(self, key: SliceKey, shash: str | None = None) -> int:
+        """Records of the slice (or of one workload in it), failed ones included."""
+        stmt = select(func.count()).select_from(slice_query(key, shash).subquery())
         with self.session() as session:
             return int(session.scalar(stmt) or 0)
 
@@ -324,70 +181,28 @@ class Store:
         with self.session() as session:
             return sorted(session.scalars(stmt))
 
-    def stats(self) -> StoreStats:
-        with self.session() as session:
-            shares = session.execute(
-                select(ShareRow.kind, ShareRow.percent)
-                .where(ShareRow.id.in_(select(TuningRecordRow.share_id)))
-                .order_by(ShareRow.kind, ShareRow.percent)
-            )
-            first, last = session.execute(
-                select(func.min(TuningRecordRow.created_at), func.max(TuningRecordRow.created_at))
-            ).one()
-            return StoreStats(
-                workloads=_count(session, WorkloadRow.id),
-                targets=_count(session, TargetRow.id),
-                shares=tuple(f"{kind}:{percent}%" for kind, percent in shares),
-                records=_count(session, TuningRecordRow.id),
-                failed_records=_count(session, TuningRecordRow.id,
-                                      TuningRecordRow.mean_run_sec.is_(None)),
-                first_tuned=first,
-                last_tuned=last,
-            )
-
-    def summaries(self) -> list[SliceSummary]:
-        """One row per (workload, target, share) slice holding records."""
-        stmt = (
-            select(
-                WorkloadRow.shash,
-                TargetRow.key,
-                ShareRow.kind,
-                ShareRow.percent,
-                func.min(TuningRecordRow.mean_run_sec),
-                func.count(TuningRecordRow.id),
-                func.max(TuningRecordRow.created_at),
-            )
-            .join(WorkloadRow, TuningRecordRow.workload_id == WorkloadRow.id)
-            .join(TargetRow, TuningRecordRow.target_id == TargetRow.id)
-            .join(ShareRow, TuningRecordRow.share_id == ShareRow.id)
-            .group_by(WorkloadRow.shash, TargetRow.key, ShareRow.kind, ShareRow.percent)
-            .order_by(WorkloadRow.shash, TargetRow.key, ShareRow.kind, ShareRow.percent)
-        )
-        with self.session() as session:
-            return [SliceSummary(*row) for row in session.execute(stmt)]
-
-
-def _count(session: Session, column: Any, *where: Any) -> int:
-    return int(session.scalar(select(func.count(column)).where(*where)) or 0)
-
-
 def _retry_once_on_conflict(write: Callable[[], T]) -> T:
     # Two workers may create the same workload/target/share row at once; the loser's
-    # transaction is rolled back whole, and on the retry the row exists.
+    # transaction is rolled back whole, and on the retry the row exists. A connection
+    # lost mid-write (a server restart) is retried once too: the engine reconnects.
     try:
         return write()
     except IntegrityError:
         return write()
+    except OperationalError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return write()
 
 
-def _slice_ids(session: Session, key: SliceKey, shash: str) -> tuple[int, int, int]:
+def slice_ids(session: Session, key: SliceKey, shash: str) -> tuple[int, int, int]:
     workload_id = _workload_id(session, shash)
     if workload_id is None:
         raise KeyError(f"workload {shash} was never committed")
     return workload_id, _target_id(session, key), _share_id(session, key)
 
 
-def _completion_of(ids: tuple[int, int, int]) -> tuple[Any, ...]:
+def completion_of(ids: tuple[int, int, int]) -> tuple[Any, ...]:
     return (SliceCompletionRow.workload_id == ids[0], SliceCompletionRow.target_id == ids[1],
             SliceCompletionRow.share_id == ids[2])
 
@@ -419,7 +234,7 @@ def _share_id(session: Session, key: SliceKey) -> int:
     return row.id
 
 
-def _slice_query(key: SliceKey, shash: str | None):  # type: ignore[no-untyped-def]
+def slice_query(key: SliceKey, shash: str | None):  # type: ignore[no-untyped-def]
     stmt = (
         select(TuningRecordRow, WorkloadRow.shash)
         .join(WorkloadRow, TuningRecordRow.workload_id == WorkloadRow.id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from schedules_db.records import SliceKey
+
 SHARE_DEPENDENT_ATTRS = ("num-cores",)
 
 
@@ -28,3 +30,9 @@ def target_key(target_json_text: str) -> str:
 
 def target_kind(target_json_text: str) -> str:
     return str(json.loads(target_json_text)["kind"])
+
+
+def slice_key(target_json_text: str, share_kind: str, share_percent: int) -> SliceKey:
+    """The store slice of a target (canonical JSON) at a share."""
+    return SliceKey(target_key(target_json_text), target_kind(target_json_text), share_kind,
+                    share_percent)

@@ -14,8 +14,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 URL_ENV = "TUNESVC_TEST_PG_URL"
@@ -41,9 +42,24 @@ def _as_server_user(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args]
 
 
+@dataclass(frozen=True)
+class PgServer:
+    """A running throwaway server: its URL, and a way to restart it as an operator would."""
+
+    url: str
+    restart: Callable[[], None]
+
+
 @contextmanager
 def temporary_server() -> Iterator[str]:
     """Start a server on 127.0.0.1, create the test database, yield its URL, stop it."""
+    with running_server() as server:
+        yield server.url
+
+
+@contextmanager
+def running_server() -> Iterator[PgServer]:
+    """As `temporary_server`, yielding the server itself (for restarts)."""
     binaries = server_binaries()
     if binaries is None:
         raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -56,12 +72,14 @@ def temporary_server() -> Iterator[str]:
                                        capture_output=True, text=True)
     run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust")
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
-        "-w", "start")
+    control = [str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l",
+               str(folder / "log"), "-w"]
+    run(*control, "start")
     try:
         run(str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
             DATABASE)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/{DATABASE}"
+        yield PgServer(f"postgresql+psycopg://postgres@127.0.0.1:{port}/{DATABASE}",
+                       lambda: run(*control, "-m", "fast", "restart"))
     finally:
         run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)

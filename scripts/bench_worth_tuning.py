@@ -103,10 +103,10 @@ def _slug(model: str) -> str:
 
 
 def share_cores(share: int) -> list[int]:
-    from workers.share import Share
+    from workers.shares import Share
+    from workers.shares.cpu import share_cores as cores_of
 
-    cores = sorted(os.sched_getaffinity(0))
-    return cores[:Share("cpu", share).core_count(len(cores))]
+    return list(cores_of(Share("cpu", share)))
 
 
 def stock_point(model: str, share: int, budget: int, runs: int, out: Path) -> Point:
@@ -136,7 +136,7 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
     from tunesvc.reference import onnxruntime_latency, sample_inputs
     from tunesvc.runtime import CompileInput, TunedModel
     from tunesvc.targets import TargetSpec
-    from workers.share import Share
+    from workers.shares import Share
 
     shares = Share("cpu", share)
     target = TargetSpec("cpu").for_share(shares)

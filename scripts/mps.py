@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from workers import mps
+from workers.shares import mps_daemon as mps
 
 NOT_RUNNING_EXIT = 3
 

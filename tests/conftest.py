@@ -32,6 +32,17 @@ def tunesvc(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.C
                           text=True, env=env, timeout=timeout)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs, so `-m "not postgres"` or `-m cpu` select by that."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgres_server" in fixtures or params.get("db_url") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+        if item.get_closest_marker("slow") is not None or "tuned_mlp" in fixtures:
+            item.add_marker(pytest.mark.cpu)
+
+
 @pytest.fixture(scope="session")
 def tunesvc_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("tunesvc-home")

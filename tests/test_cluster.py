@@ -5,6 +5,7 @@ Each node offers one CPU, so the two CPU workers of a 50% share land on differen
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -19,8 +20,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import _empty_postgres, tunesvc
+from tunesvc.placement import NODE_UNITS
+from workers.cpu_isa import host_cpu_attrs, isa_resource
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 BIN = Path(sys.executable).parent
 
 
@@ -61,7 +64,9 @@ def cluster(tunesvc_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     port, dashboard_port = _free_port(), _free_port()
     temp = tmp_path_factory.mktemp("ray")
-    common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    # Both nodes declare this machine's CPU, as `tunesvc node-resources` tells users to.
+    common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
+              f"--resources={json.dumps({_this_cpu(): NODE_UNITS})}"]
     _ray("start", "--head", f"--port={port}", "--include-dashboard=true",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
          f"--temp-dir={temp}", *common, env=env)
@@ -72,6 +77,12 @@ def cluster(tunesvc_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
         yield found
     finally:
         _ray("stop", "--force", env=env)
+
+
+def _this_cpu() -> str:
+    resource = isa_resource({"kind": "llvm", **host_cpu_attrs()})
+    assert resource is not None, "LLVM names no CPU for this host"
+    return resource
 
 
 def _record_nodes(url: str) -> set[str]:
@@ -90,6 +101,18 @@ def test_jobs_spread_over_both_nodes_into_one_database(cluster: Cluster,
                    "--address", cluster.gcs_address, env=cluster.env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(_record_nodes(url)) == 2
+
+
+def test_workers_go_only_to_nodes_of_the_targets_cpu(cluster: Cluster, tmp_path: Path) -> None:
+    other_cpu = '{"kind": "llvm", "mcpu": "skylake-avx512"}'
+    if isa_resource(json.loads(other_cpu)) == _this_cpu():
+        pytest.skip("this machine is the other CPU")
+    done = tunesvc("tune", "zoo:mlp", "--target", other_cpu, "--shares", "50",
+                   "--trials-per-task", "2", "--db", f"sqlite:///{tmp_path / 'db.sqlite'}",
+                   "--address", cluster.gcs_address, env=cluster.env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no node of this Ray cluster has the target's CPU, skylake-avx512" in done.stderr
+    assert _this_cpu() in done.stderr
 
 
 def _wait_for_status(cluster: Cluster, job_id: str, wanted: set[str]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.cores import CLAIMS_ENV, claim_cores, claims_dir
+from workers.shares.core_claims import CLAIMS_ENV, claim_cores, claims_dir
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def test_live_claims_are_disjoint_and_dead_ones_lapse() -> None:
     held = queue.get(timeout=60)
     mine = claim_cores(cores - 1)
     assert not set(held) & set(mine)
-    with pytest.raises(RuntimeError, match="unclaimed"):
+    with pytest.raises(RuntimeError, match="free on this machine"):
         claim_cores(cores, wait_sec=0)  # the other process still holds its core
     holder.kill()
     holder.join()

@@ -14,7 +14,9 @@ import pytest
 from schedules_db import SliceKey, Store, StoreError
 from schedules_db.migrate import head_revision, schema_state, upgrade
 from schedules_db.schema import Base
-from schedules_db.store import create_store_engine
+from schedules_db.engine import create_store_engine
+from schedules_db.inventory import stats, summaries
+from schedules_db.progress import slice_progress
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # A real database written by `tunesvc tune zoo:mlp --shares 50,100 --trials-per-task 8`
@@ -42,12 +44,13 @@ def test_database_of_the_first_schema_upgrades_without_loss(tmp_path: Path) -> N
         Store(url)  # an old schema is never used, nor upgraded, behind the user's back
     assert upgrade(engine) == ("0001", head_revision())
     after = Store(url)
-    assert after.stats().records == FIRST_SCHEMA_RECORDS
-    summaries = after.summaries()
-    assert {(s.share_percent, s.records) for s in summaries} == {(50, 8), (100, 8)}
-    key = SliceKey(summaries[0].target_key, "llvm", "cpu", summaries[0].share_percent)
-    assert after.top_records(key, summaries[0].workload_shash, limit=1)
-    assert after.completion(key, summaries[0].workload_shash) is None  # new table, empty
+    assert stats(after).records == FIRST_SCHEMA_RECORDS
+    found = summaries(after)
+    assert {(s.share_percent, s.records) for s in found} == {(50, 8), (100, 8)}
+    key = SliceKey(found[0].target_key, "llvm", "cpu", found[0].share_percent)
+    assert after.top_records(key, found[0].workload_shash, limit=1)
+    progress = slice_progress(after, key, found[0].workload_shash)
+    assert (progress.records, progress.completion) == (8, None)  # new table, empty
 
 
 def test_cli_upgrade_is_idempotent(tmp_path: Path, tunesvc_env: dict) -> None:

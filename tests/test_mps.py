@@ -1,4 +1,5 @@
-"""MPS daemon control where no NVIDIA driver is installed: clear answers, nothing started.
+"""MPS: per-GPU directories, client environment and fault detection (everywhere), and
+daemon control where no NVIDIA driver is installed: clear answers, nothing started.
 
 Starting and stopping a real daemon needs the driver utilities; that runs on GPU machines.
 """
@@ -12,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from workers import mps
-from workers.pinning import share_env
-from workers.share import Share
+from workers.shares import mps_daemon as mps
+from workers.shares import Share
 
-pytestmark = pytest.mark.skipif(shutil.which(mps.CONTROL_BINARY) is not None,
-                                reason="driver utilities installed: covered on GPU machines")
+without_driver = pytest.mark.skipif(shutil.which(mps.CONTROL_BINARY) is not None,
+                                    reason="driver utilities installed: covered on GPU machines")
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mps.py"
 
 
@@ -34,15 +34,17 @@ def test_each_gpu_has_its_own_pipe_and_log_directories(mps_root: Path) -> None:
 
 
 def test_gpu_workers_use_the_daemons_pipe_directory() -> None:
-    env = share_env(Share("gpu", 25), cores=0)
+    env = Share("gpu", 25).backend.worker_env(Share("gpu", 25))
     assert env[mps.PIPE_ENV] == str(mps.paths_for("0").pipe_dir)
 
 
+@without_driver
 def test_status_without_driver_tools() -> None:
     state = mps.status("0")
     assert not state.installed and not state.running and "not installed" in state.detail
 
 
+@without_driver
 def test_start_without_driver_tools_is_a_clear_error(mps_root: Path) -> None:
     with pytest.raises(mps.MpsError, match="driver utilities"):
         mps.start("0")
@@ -60,6 +62,7 @@ def test_fault_is_read_from_the_control_log_since_the_last_start(mps_root: Path)
     assert not mps.server_faulted(paths)
 
 
+@without_driver
 def test_script_reports_and_exits_with_status() -> None:
     status = subprocess.run([sys.executable, str(SCRIPT), "status"], capture_output=True,
                             text=True)

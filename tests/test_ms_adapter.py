@@ -8,7 +8,6 @@ import json
 
 import pytest
 import tvm
-from tvm import te
 from tvm.ir import IRModule
 from tvm.s_tir import Schedule
 from tvm.s_tir import meta_schedule as ms
@@ -16,16 +15,9 @@ from tvm.target import Target
 
 from schedules_db import Store
 from schedules_db.ms_adapter import SliceDatabase, slice_key_for
+from workers.testing import matmul_module
 
 TARGET = Target({"kind": "llvm", "num-cores": 2})
-
-
-def _matmul(n: int) -> IRModule:
-    a = te.placeholder((n, n), name="A")
-    b = te.placeholder((n, n), name="B")
-    k = te.reduce_axis((0, n), name="k")
-    c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="matmul")
-    return IRModule({"main": te.create_prim_func([a, b, c])})
 
 
 def _scheduled_trace(mod: IRModule) -> tvm.s_tir.Trace:
@@ -56,7 +48,7 @@ def _slice(url: str, percent: int = 50) -> SliceDatabase:
 
 
 def test_round_trip_keeps_every_field(db_url: str) -> None:
-    db, mod = _slice(db_url), _matmul(64)
+    db, mod = _slice(db_url), matmul_module(64)
     record = _record(db, mod, [1.5, 2.5, 1.8])
     db.commit_tuning_record(record)
     (stored,) = db.get_top_k(db.commit_workload(mod), 1)
@@ -64,7 +56,7 @@ def test_round_trip_keeps_every_field(db_url: str) -> None:
 
 
 def test_has_workload_and_missing(db_url: str) -> None:
-    db, mod, other = _slice(db_url), _matmul(64), _matmul(32)
+    db, mod, other = _slice(db_url), matmul_module(64), matmul_module(32)
     db.commit_tuning_record(_record(db, mod, [1.0]))
     assert len(db) == 1
     assert db.has_workload(mod)
@@ -73,7 +65,7 @@ def test_has_workload_and_missing(db_url: str) -> None:
 
 
 def test_top_k_sorts_by_mean_and_skips_failures(db_url: str) -> None:
-    db, mod = _slice(db_url), _matmul(64)
+    db, mod = _slice(db_url), matmul_module(64)
     all_secs = [[7.0, 8.0, 9.0], [1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [1.1, 1.2, 600.0], [1e10]]
     for secs in all_secs:
         db.commit_tuning_record(_record(db, mod, secs))
@@ -84,7 +76,7 @@ def test_top_k_sorts_by_mean_and_skips_failures(db_url: str) -> None:
 
 
 def test_reload_from_a_fresh_store(db_url: str) -> None:
-    db, mod = _slice(db_url), _matmul(64)
+    db, mod = _slice(db_url), matmul_module(64)
     record = _record(db, mod, [3.0])
     db.commit_tuning_record(record)
     reopened = _slice(db_url)
@@ -95,7 +87,7 @@ def test_reload_from_a_fresh_store(db_url: str) -> None:
 
 
 def test_query_applies_the_best_schedule(db_url: str) -> None:
-    db, mod = _slice(db_url), _matmul(64)
+    db, mod = _slice(db_url), matmul_module(64)
     db.commit_tuning_record(_record(db, mod, [2.0]))
     queried = db.query_ir_module(mod, TARGET, "main")
     expected = Schedule(mod)
@@ -105,7 +97,7 @@ def test_query_applies_the_best_schedule(db_url: str) -> None:
 
 
 def test_shares_are_kept_apart(db_url: str) -> None:
-    at_50, at_100, mod = _slice(db_url, 50), _slice(db_url, 100), _matmul(64)
+    at_50, at_100, mod = _slice(db_url, 50), _slice(db_url, 100), matmul_module(64)
     at_50.commit_tuning_record(_record(at_50, mod, [5.0]))
     at_100.commit_tuning_record(_record(at_100, mod, [1.0]))
     (best_50,) = at_50.get_top_k(at_50.commit_workload(mod), 5)
@@ -119,7 +111,7 @@ def test_a_refusing_guard_stops_the_commit(db_url: str) -> None:
 
     store = Store(db_url)
     guarded = SliceDatabase(store, slice_key_for(TARGET, "gpu", 25), before_commit=refuse)
-    mod = _matmul(64)
+    mod = matmul_module(64)
     with pytest.raises(RuntimeError, match="faulted"):
         guarded.commit_tuning_record(_record(guarded, mod, [1.0]))
     assert len(guarded) == 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from workers.pinning import ShareProbe, check_cpu_share, check_gpu_share, share_env
-from workers.share import MPS_PERCENT_ENV, Share, ShareError, parse_shares
+from workers.shares import MPS_PERCENT_ENV, Share, ShareError, ShareProbe, parse_shares
+from workers.shares.cpu import CpuBackend, check_cpu_share
+from workers.shares.gpu import check_gpu_share
 
 
 @pytest.mark.parametrize("percent", [0, 101, 150, -5])
@@ -24,17 +25,28 @@ def test_parse_shares_sorts_and_deduplicates() -> None:
 
 
 def test_cpu_core_counts_round_and_refuse_less_than_a_core() -> None:
-    assert Share("cpu", 50).core_count(2) == 1
-    assert Share("cpu", 100).core_count(16) == 16
-    assert Share("cpu", 25).core_count(16) == 4
+    assert CpuBackend(machine=2).cores(Share("cpu", 50)) == 1
+    assert CpuBackend(machine=16).cores(Share("cpu", 100)) == 16
+    assert CpuBackend(machine=16).cores(Share("cpu", 25)) == 4
+    assert CpuBackend(machine=2).cores(Share("cpu", 25)) == 1  # half a core rounds up
     with pytest.raises(ShareError, match="less than one core"):
-        Share("cpu", 10).core_count(2)
+        CpuBackend(machine=2).cores(Share("cpu", 10))
+
+
+def test_cpu_share_says_what_it_became() -> None:
+    assert CpuBackend(machine=2).describe(Share("cpu", 33)) == "cpu:33% = 1 of 2 cores (50%)"
+    assert CpuBackend(machine=2).describe(Share("cpu", 50)) == "cpu:50% = 1 of 2 cores"
+
+
+def test_unknown_share_kind_is_refused() -> None:
+    with pytest.raises(ShareError, match="unknown share kind"):
+        Share("tpu", 50)
 
 
 def test_gpu_worker_environment_carries_the_mps_limit() -> None:
-    env = share_env(Share("gpu", 25), cores=0)
+    env = Share("gpu", 25).backend.worker_env(Share("gpu", 25))
     assert env[MPS_PERCENT_ENV] == "25"
-    assert MPS_PERCENT_ENV not in share_env(Share("cpu", 50), cores=1)
+    assert MPS_PERCENT_ENV not in Share("cpu", 50).backend.worker_env(Share("cpu", 50))
 
 
 def _probe(multiprocessors: int | None, mps: str | None = "25",

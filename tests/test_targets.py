@@ -12,7 +12,7 @@ from tunesvc.errors import UserError
 from tunesvc.runtime import check_runs_here
 from tunesvc.targets import TargetSpec
 from workers.cpu_isa import host_cpu_attrs, host_mismatch, implied_features
-from workers.share import Share, machine_cores
+from workers.shares import Share, machine_cores
 
 
 def other_isa_target() -> dict:
@@ -58,3 +58,20 @@ def test_key_tells_instruction_sets_apart_but_not_core_counts() -> None:
     other = target_key(target_json(tvm.target.Target({**other_isa_target(), "num-cores": 1})))
     generic = target_key(target_json(tvm.target.Target({"kind": "llvm", "num-cores": 1})))
     assert len({at_100, other, generic}) == 3
+
+
+def test_cluster_placement_follows_the_cpu_nodes_declare() -> None:
+    from tunesvc.placement import PER_WORKER, isa_placement
+    from workers.cpu_isa import isa_resource
+
+    here = json.dumps({"kind": "llvm", "mcpu": "znver3", "num-cores": 1})
+    avx512 = json.dumps({"kind": "llvm", "mcpu": "znver3", "mattr": ["+avx512f"]})
+    resource = isa_resource(json.loads(here))
+    assert resource == "tunesvc-isa-znver3"
+    assert isa_resource(json.loads(avx512)) != resource  # features tell CPUs apart too
+    assert isa_placement(here, {"CPU": 2.0}) == {}  # no node declares: any node will do
+    assert isa_placement(here, {"CPU": 2.0, resource: 1000.0}) == {resource: PER_WORKER}
+    with pytest.raises(UserError, match="no node of this Ray cluster has the target's CPU"):
+        isa_placement(avx512, {resource: 1000.0})
+    generic = json.dumps({"kind": "llvm"})
+    assert isa_placement(generic, {resource: 1000.0}) == {}  # generic code runs anywhere

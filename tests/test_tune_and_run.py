@@ -12,6 +12,7 @@ import pytest
 import tvm
 
 from schedules_db import SliceKey, Store
+from schedules_db.inventory import summaries
 from tests.conftest import SHARES, TRIALS, TunedDatabase, tunesvc
 from tunesvc.reference import reference_outputs, sample_inputs
 from tunesvc.runtime import load, records_for_other_targets
@@ -50,9 +51,9 @@ def _table_after(lines: list[str], header: str) -> list[str]:
 
 
 def test_records_are_tagged_with_their_share(tuned_mlp: TunedDatabase) -> None:
-    summaries = Store(tuned_mlp.url).summaries()
+    slices = summaries(Store(tuned_mlp.url))
     by_share: dict[int, list] = {}
-    for row in summaries:
+    for row in slices:
         by_share.setdefault(row.share_percent, []).append(row)
     assert sorted(by_share) == list(SHARES)
     for rows in by_share.values():

@@ -8,13 +8,14 @@ import pytest
 import ray
 
 from schedules_db import Store
+from schedules_db.inventory import stats
 from schedules_db.targetkey import target_json
 from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.models import load_model
 from tunesvc.targets import TargetSpec
 from workers.actor import start_worker
 from workers.jobs import SearchConfig, TuneJob
-from workers.share import Share, machine_cores
+from workers.shares import Share, machine_cores
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +26,10 @@ def test_one_worker_measures_every_job_in_the_same_process(tmp_path: Path) -> No
     tasks = extract_tasks(to_relax(load_model("zoo:mlp")), target)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     jobs = [TuneJob(f"pools-{i}", task, share, target_json(target), SearchConfig(trials=2),
-                    url, str(tmp_path / f"job{i}")) for i, task in enumerate(tasks)]
+                    str(tmp_path / f"job{i}")) for i, task in enumerate(tasks)]
     ray.init(num_cpus=machine_cores(), include_dashboard=False, log_to_driver=False)
     try:
-        worker = start_worker(share, "pools", machine_cores())
+        worker = start_worker(share, "pools", url)
         results = [ray.get(worker.tune.remote(job)) for job in jobs]
     finally:
         ray.shutdown()
@@ -37,4 +38,4 @@ def test_one_worker_measures_every_job_in_the_same_process(tmp_path: Path) -> No
     # A new runner per job would start a new measuring process, with a new pid.
     pids = {r.measuring_pid for r in results}
     assert len(pids) == 1 and None not in pids
-    assert Store(url).stats().records == 2 * len(jobs)
+    assert stats(Store(url)).records == 2 * len(jobs)

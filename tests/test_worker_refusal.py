@@ -6,12 +6,14 @@ import os
 from pathlib import Path
 
 from schedules_db import Store
+from schedules_db.inventory import stats
 from schedules_db.targetkey import target_json
 from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.models import load_model
 from workers.jobs import SearchConfig, TuneJob
-from workers.share import Share
+from workers.shares import Share
 from workers.tuner import run_job
+from workers.warm import start_tools
 from tvm.target import Target
 
 
@@ -20,13 +22,13 @@ def test_worker_on_the_wrong_cores_refuses_to_record(tmp_path: Path) -> None:
     task = extract_tasks(to_relax(load_model("zoo:mlp")), target)[0]
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     job = TuneJob("refuse", task, Share("cpu", 50), target_json(target), SearchConfig(trials=2),
-                  url, str(tmp_path / "logs"))
+                  str(tmp_path / "logs"))
     this_process = tuple(sorted(os.sched_getaffinity(0)))
     claimed = (max(this_process) + 1,)  # cores this process is not running on
-    result = run_job(job, claimed, worker="test")
+    result = run_job(job, claimed, "test", start_tools(1, url))
     assert not result.ok and "refusing to record at cpu:50%" in str(result.error)
     assert result.trials_measured == 0
-    assert Store(url).stats().records == 0
+    assert stats(Store(url)).records == 0
 
 
 def test_worker_refuses_to_measure_for_another_cpu(tmp_path: Path) -> None:
@@ -36,8 +38,8 @@ def test_worker_refuses_to_measure_for_another_cpu(tmp_path: Path) -> None:
     task = extract_tasks(to_relax(load_model("zoo:mlp")), target)[0]
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     job = TuneJob("isa", task, Share("cpu", 50), target_json(target), SearchConfig(trials=2),
-                  url, str(tmp_path / "logs"))
-    result = run_job(job, tuple(sorted(os.sched_getaffinity(0)))[:1], worker="test")
+                  str(tmp_path / "logs"))
+    result = run_job(job, tuple(sorted(os.sched_getaffinity(0)))[:1], "test", start_tools(1, url))
     assert not result.ok and "refusing to measure here" in str(result.error)
     assert "this host is" in str(result.error)
-    assert Store(url).stats().records == 0
+    assert stats(Store(url)).records == 0

@@ -7,7 +7,7 @@ Ray's own output goes to log files under the tunesvc home folder, not the termin
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ class UserErrorGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from schedules_db import StoreError
-        from workers.share import ShareError
+        from workers.shares import ShareError
 
         try:
             return super().invoke(ctx)
@@ -141,7 +141,7 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
     from tunesvc.report import measured_table, plan_lines, progress_line, share_table, to_json
     from tunesvc.targets import TargetSpec
     from workers.logs import output_to_file
-    from workers.share import parse_shares
+    from workers.shares import parse_shares
 
     spec = TargetSpec(target)
     request = tuning.TuneRequest(
@@ -150,7 +150,7 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
         input_shapes=_input_shapes(input_shapes), ray_address=address, log_dir=log_dir,
         fresh=fresh, total_trials=total_trials)
     say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
-    with output_to_file(_log_file()):
+    with tuning.interruptible(), output_to_file(_log_file()):
         plan = tuning.prepare(request)
     for line in plan_lines(plan):
         say(line)
@@ -166,11 +166,12 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
 
     if not plan.has_work:
         say("Nothing to tune (use --fresh to start over, or a larger budget).")
-    outcome = tuning.execute(plan, on_result, on_start=lambda ray: say(f"Workers on {ray}"))
-    measured = []
-    if compare:
-        say("Measuring the model at each share (tuned, TVM default, onnxruntime)...")
-        measured = tuning.measure(plan)
+    with tuning.interruptible():
+        outcome = tuning.execute(plan, on_result, on_start=lambda ray: say(f"Workers on {ray}"))
+        measured = []
+        if compare:
+            say("Measuring the model at each share (tuned, TVM default, onnxruntime)...")
+            measured = tuning.measure(plan)
     if as_json:
         click.echo(to_json({"summaries": outcome.summaries, "measured": measured,
                             "results": outcome.results}))
@@ -182,8 +183,10 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
             click.echo(measured_table(measured))
     failed = [r for r in outcome.results if not r.ok]
     if failed:
-        raise click.ClickException(f"{len(failed)} of {len(outcome.results)} jobs failed; "
-                                   "see the lines marked FAILED above")
+        causes = Counter(r.error for r in failed).most_common(2)
+        detail = "; ".join(f"{cause} ({count} jobs)" for cause, count in causes)
+        raise click.ClickException(f"{len(failed)} of {len(outcome.results)} jobs failed: "
+                                   f"{detail} (job logs: {plan.log_root})")
 
 
 @cli.command()
@@ -228,58 +231,6 @@ def _quiet() -> Any:
     return output_to_file(_log_file())
 
 
-@cli.group()
-def db() -> None:
-    """Inspect the schedule database."""
-
-
-@db.command("records")
-@db_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def db_records(db_url: str | None, as_json: bool) -> None:
-    """Per workload, target and share: best latency, number of records, when tuned."""
-    from schedules_db import Store
-    from tunesvc.report import records_table, to_json
-
-    store = Store(resolve_db_url(db_url))
-    rows = store.summaries()
-    if as_json:
-        click.echo(to_json(rows))
-    elif not rows:
-        click.echo(f"No tuning records in {store.url}.")
-    else:
-        click.echo(records_table(rows))
-
-
-@db.command("upgrade")
-@db_option
-def db_upgrade(db_url: str | None) -> None:
-    """Apply the schema migrations this tunesvc ships (keeps every record)."""
-    from schedules_db import migrate
-    from schedules_db.store import create_store_engine, safe_url
-
-    url = resolve_db_url(db_url)
-    before, after = migrate.upgrade(create_store_engine(url))
-    if before == after:
-        click.echo(f"{safe_url(url)} is at revision {after} (newest); nothing to do.")
-    else:
-        click.echo(f"{safe_url(url)}: upgraded from revision {before or 'none'} to {after}.")
-
-
-@db.command("stats")
-@db_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def db_stats(db_url: str | None, as_json: bool) -> None:
-    """Totals: workloads, targets, shares tuned, records (and how many failed)."""
-    from schedules_db import Store
-    from tunesvc.report import stats_text, to_json
-
-    store = Store(resolve_db_url(db_url))
-    stats = store.stats()
-    click.echo(to_json({"database": store.url, **asdict(stats)}) if as_json
-               else stats_text(store.url, stats))
-
-
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def gpus(as_json: bool) -> None:
@@ -291,8 +242,9 @@ def gpus(as_json: bool) -> None:
     click.echo(to_json(scan) if as_json else gpus_text(scan))
 
 
-# The cluster commands register themselves on `cli` (their module imports this one).
-from tunesvc import cli_cluster  # noqa: E402,F401
+# The database and cluster commands register themselves on `cli` (their modules import
+# this one).
+from tunesvc import cli_cluster, cli_db  # noqa: E402,F401
 
 
 def main() -> None:

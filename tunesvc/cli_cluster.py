@@ -39,6 +39,23 @@ def submit(model: str, target: str, shares: str, total_trials: int | None,
                err=True)
 
 
+@cli.command("node-resources")
+def node_resources() -> None:
+    """Print the `ray start` flag that tells a cluster this machine's CPU.
+
+    Start each node of a cluster with it (`ray start --address HEAD:6379 <flag>`). Once any
+    node declares its CPU, tuning runs place their workers only on nodes of the target's
+    CPU, so a cluster of mixed machines never tunes for one CPU on another.
+    """
+    from tunesvc.placement import this_node_flag
+
+    flag = this_node_flag()
+    if flag is None:
+        raise click.ClickException("LLVM does not name this machine's CPU; its nodes need "
+                                   "no resource (generic code runs anywhere)")
+    click.echo(flag)
+
+
 @cli.group()
 def jobs() -> None:
     """Follow tuning runs submitted to a Ray cluster (by job id)."""

@@ -7,23 +7,25 @@ http://HEAD:8265, from --address or RAY_ADDRESS.
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Iterable
 
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+from tunesvc import ray_address
 from tunesvc.errors import UserError
 
-ADDRESS_ENV = "RAY_ADDRESS"
+ADDRESS_ENV = ray_address.ADDRESS_ENV
 FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}
 
 
 def client(address: str | None) -> JobSubmissionClient:
-    address = address or os.environ.get(ADDRESS_ENV)
-    if not address:
+    found = ray_address.given(address)
+    if found is None:
         raise UserError("no Ray cluster given: pass --address http://HEAD:8265 or set "
                         f"{ADDRESS_ENV}")
+    ray_address.check_dashboard_address(*found)
+    address = found[0]
     try:
         return JobSubmissionClient(address)
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError from the client

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tunesvc.reference import onnxruntime_latency
-from tunesvc.runtime import TunedModel, share_cores
+from tunesvc.runtime import TunedModel
 from tunesvc.timing import LatencyStats
 
 # TVM's default CPU schedules are single-threaded and slow (seconds for a ResNet): a few
@@ -35,10 +35,10 @@ class Comparison:
 def compare_engines(tuned: TunedModel, inputs: list[np.ndarray], tuned_latency: LatencyStats,
                     runs: int) -> Comparison:
     default = tuned.untuned().benchmark(*inputs, runs=min(runs, MAX_DEFAULT_RUNS))
-    if tuned.share.kind != "cpu":
+    threads = tuned.share.backend.host_threads(tuned.share)
+    if threads is None:
         return _comparison(tuned_latency, default, None, None,
                            "onnxruntime is compared on CPU shares only (GPU: not measured)")
-    threads = share_cores(tuned.share)
     reference = onnxruntime_latency(tuned.model, inputs, threads, runs)
     return _comparison(tuned_latency, default, reference, threads)
 

@@ -8,7 +8,6 @@ never raises for a job's failure: failures are results.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,30 +16,38 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from tunesvc import ray_address
+from tunesvc.errors import UserError
 from tunesvc.job_sources import JobSource
 from workers.actor import start_worker
 from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
-from workers.share import Share
+from workers.shares import Share, ShareBackend
 
-RAY_ADDRESS_ENV = "RAY_ADDRESS"
 MAX_ATTEMPTS = 3  # a job whose worker dies this often is reported, not retried forever
 
 
 def connect_ray(address: str | None, machine_cores: int) -> str:
-    """Join `address` / RAY_ADDRESS if given, else start a local Ray; says which."""
+    """Join `address` / RAY_ADDRESS if given (UserError if it is not a cluster that
+    answers), else start a local Ray; says which."""
     if ray.is_initialized():
         return "existing Ray"
-    address = address or os.environ.get(RAY_ADDRESS_ENV)
     common: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
-    if address:
-        ray.init(address=address, **common)
-        return f"Ray cluster at {address}"
-    ray.init(num_cpus=machine_cores, include_dashboard=False, **common)
-    return f"local Ray ({machine_cores} CPUs)"
+    cluster = ray_address.given(address)
+    if cluster is None:
+        ray.init(num_cpus=machine_cores, include_dashboard=False, **common)
+        return f"local Ray ({machine_cores} CPUs)"
+    ray_address.check_cluster_address(*cluster)
+    try:
+        ray.init(address=cluster[0], **common)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"cannot join the Ray cluster at {cluster[0]} (from {cluster[1]}): "
+                        f"{reason}") from None
+    return f"Ray cluster at {cluster[0]}"
 
 
 def plan_jobs(tasks: list[TaskSpec], shares: list[Share], target_json_by_share: dict[Share, str],
-              search: SearchConfig, db_url: str, log_root: Path) -> list[TuneJob]:
+              search: SearchConfig, log_root: Path) -> list[TuneJob]:
     """One job per (task, share); shares first, so each share's pool drains in turn."""
     return [
         TuneJob(
@@ -49,7 +56,6 @@ def plan_jobs(tasks: list[TaskSpec], shares: list[Share], target_json_by_share: 
             share=share,
             target_json=target_json_by_share[share],
             search=search,
-            db_url=db_url,
             log_dir=str(log_root / f"{share.kind}{share.percent}" / f"{index:03d}-{task.name}"),
         )
         for share in shares
@@ -57,13 +63,9 @@ def plan_jobs(tasks: list[TaskSpec], shares: list[Share], target_json_by_share: 
     ]
 
 
-def workers_for(share: Share, jobs: int, machine_cores: int) -> int:
+def workers_for(share: Share, jobs: int, backend: ShareBackend | None = None) -> int:
     """How many workers of one share fit on one device at once (never more than jobs)."""
-    if share.kind == "cpu":
-        fit = machine_cores // share.core_count(machine_cores)
-    else:
-        fit = 100 // share.percent
-    return max(1, min(jobs, fit))
+    return max(1, min(jobs, (backend or share.backend).per_device(share)))
 
 
 @dataclass
@@ -89,28 +91,35 @@ class _Worker:
 class Dispatcher:
     """Runs the jobs of every share's source on share pools until all sources are done."""
 
-    def __init__(self, machine_cores: int) -> None:
-        self.machine_cores = machine_cores
+    def __init__(self, db_url: str, placement: dict[str, float] | None = None) -> None:
+        self.db_url = db_url  # given to each worker once, not carried by every job
+        self.placement = placement or {}  # custom resources that pick the right nodes
         self._in_flight: dict[Any, tuple[_Worker, TuneJob, _Pool]] = {}
 
-    def run(self, sources: list[JobSource],
-            on_result: Callable[[TuneResult], None]) -> list[TuneResult]:
+    def run(self, sources: list[JobSource], on_result: Callable[[TuneResult], None],
+            when_ready: Callable[[], None] | None = None) -> list[TuneResult]:
+        """Every source's jobs, run to the end. `when_ready` is called once the first
+        workers have started, if any of them can tune, before any job is handed out."""
         results: list[TuneResult] = []
-        for pool in (_Pool(source) for source in sources):
-            for _ in range(workers_for(pool.share, pool.source.parallelism(), self.machine_cores)):
-                self._give_work(self._new_worker(pool), pool)
+        started = [(self._new_worker(pool), pool) for pool in (_Pool(s) for s in sources)
+                   for _ in range(workers_for(pool.share, pool.source.parallelism()))]
+        if when_ready is not None and _any_ready([worker for worker, _ in started]):
+            when_ready()
+        for worker, pool in started:
+            self._give_work(worker, pool)
         while self._in_flight:
             (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
             worker, job, pool = self._in_flight.pop(ref)
             pool.running -= 1
             result, worker_alive = self._collect(ref, job)
+            if result.worker_unusable:
+                self._retire(worker, result, job, pool, results, on_result)
+                continue
             if not worker_alive and job.attempt < MAX_ATTEMPTS:
                 # The records the lost worker committed stay; the retry measures the rest.
                 pool.source.give_back(replace(job, attempt=job.attempt + 1))
             else:
-                pool.source.finished(result)
-                results.append(result)
-                on_result(result)
+                self._report(result, pool, results, on_result)
             if not worker_alive:
                 ray.kill(worker.handle)
                 worker = self._new_worker(pool)
@@ -118,10 +127,32 @@ class Dispatcher:
             self._wake_idle(pool)
         return results
 
+    @staticmethod
+    def _report(result: TuneResult, pool: _Pool, results: list[TuneResult],
+                on_result: Callable[[TuneResult], None]) -> None:
+        pool.source.finished(result)
+        results.append(result)
+        on_result(result)
+
+    def _retire(self, worker: _Worker, result: TuneResult, job: TuneJob, pool: _Pool,
+                results: list[TuneResult], on_result: Callable[[TuneResult], None]) -> None:
+        """A worker that could not start gets no more jobs, nor a successor (it would
+        likely fail the same way). Its share's other workers take its job; if it was the
+        last, the share's jobs fail with its cause, at once."""
+        ray.kill(worker.handle)
+        if pool.running > 0 or pool.idle:
+            pool.source.give_back(job)
+            self._wake_idle(pool)
+            return
+        self._report(result, pool, results, on_result)
+        while (left := pool.source.next_job()) is not None:
+            failed = TuneResult.failure(left, result.error or "worker could not start")
+            self._report(failed, pool, results, on_result)
+
     def _new_worker(self, pool: _Pool) -> _Worker:
         pool.started += 1
         name = f"{pool.share.kind}{pool.share.percent}-w{pool.started}"
-        return _Worker(name, start_worker(pool.share, name, self.machine_cores))
+        return _Worker(name, start_worker(pool.share, name, self.db_url, self.placement))
 
     def _give_work(self, worker: _Worker, pool: _Pool) -> None:
         """The share's next job for this worker; else it waits while other jobs of its
@@ -150,6 +181,20 @@ class Dispatcher:
             error = (f"worker lost {job.attempt} times, last: {type(exc).__name__}: "
                      f"{str(exc).splitlines()[0]}")
             return TuneResult.failure(job, error), False
+
+
+def _any_ready(workers: list[_Worker]) -> bool:
+    """Waits until one worker has started and can tune (True), or every one has failed to
+    (False). Not for all: Ray may start some only when others are gone."""
+    pending = [worker.handle.ready.remote() for worker in workers]
+    while pending:
+        (answer,), pending = ray.wait(pending, num_returns=1)
+        try:
+            if ray.get(answer) is None:
+                return True
+        except (RayActorError, RayTaskError):
+            continue  # died while starting: its jobs are retried, then reported
+    return False
 
 
 @dataclass(frozen=True)

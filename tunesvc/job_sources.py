@@ -14,7 +14,7 @@ from typing import Protocol
 
 from tunesvc.budget import BudgetAllocator
 from workers.jobs import TaskSpec, TuneJob, TuneResult
-from workers.share import Share
+from workers.shares import Share
 
 
 class JobSource(Protocol):

@@ -10,7 +10,7 @@ from typing import Any
 from tabulate import tabulate
 
 from schedules_db import SliceSummary, StoreStats
-from schedules_db.store import safe_url
+from schedules_db.engine import safe_url
 from tunesvc.comparison import Comparison
 from tunesvc.coordinator import ShareSummary
 from tunesvc.gpus import GpuScan
@@ -56,10 +56,12 @@ def plan_lines(plan: TunePlan) -> list[str]:
         left = ", ".join(f"{s.label} {n}" for s, n in plan.trials_left.items())
         budget = (f"{request.total_trials} trials per share for the model, at most "
                   f"{request.trials_per_task} per task (left to measure: {left})")
+    shares = "; ".join(share.backend.describe(share) for share in request.shares)
     lines = [f"Tuning {request.model}: {len(plan.tasks)} tasks x {len(request.shares)} shares, "
-             f"{budget}", f"Database: {safe_url(request.db_url)}"]
-    if plan.deleted_records:
-        lines.append(f"--fresh: deleted {plan.deleted_records} earlier records of this model")
+             f"{budget}", f"Shares: {shares}", f"Database: {safe_url(request.db_url)}"]
+    if plan.records_to_forget:
+        lines.append(f"--fresh: {plan.records_to_forget} earlier records of this model will be "
+                     "deleted once workers are ready")
     if plan.already_tuned and request.total_trials is None:
         lines.append(f"{len(plan.already_tuned)} task x share slices already hold their trials "
                      f"(skipped); {plan.jobs_planned} jobs to run")
@@ -148,7 +150,7 @@ def run_text(report: RunReport) -> str:
     check = "matches" if report.agreement_ok else "DOES NOT MATCH"
     latency = report.latency
     return "\n".join([
-        f"{report.model} on {report.isa} at {report.share}: median {ms(latency.median_sec)}, "
+        f"{report.model} on {report.isa} at {report.share_detail}: median {ms(latency.median_sec)}, "
         f"p90 {ms(latency.p90_sec)}, p99 {ms(latency.p99_sec)}, mean {ms(latency.mean_sec)} "
         f"over {latency.runs} runs",
         *comparison_lines(report.comparison),

@@ -29,6 +29,7 @@ class RunReport:
     target: str
     isa: str
     share: str
+    share_detail: str  # what the share is here, e.g. 'cpu:33% = 1 of 2 cores (50%)'
     median_sec: float
     p90_sec: float
     runs: int
@@ -45,7 +46,8 @@ class RunReport:
 
 def run_model(model: str, target: str, share: int | None, db_url: str,
               input_shapes: dict[str, Shape], runs: int, reference: bool = True) -> RunReport:
-    tuned = load(model, target=target, share=share, db=db_url, input_shapes=input_shapes)
+    tuned = load(model, target=target, share=share, db=db_url, input_shapes=input_shapes,
+                 hold=True)
     inputs = sample_inputs(tuned.model)
     agreement = compare(tuned(*inputs), reference_outputs(tuned.model, inputs))
     latency = tuned.benchmark(*inputs, runs=runs)
@@ -54,7 +56,8 @@ def run_model(model: str, target: str, share: int | None, db_url: str,
     target_attrs = json.loads(str(tuned.target))
     return RunReport(
         model=model, target=json.dumps(target_attrs, sort_keys=True), isa=isa_of(target_attrs),
-        share=tuned.share.label, median_sec=latency.median_sec, p90_sec=latency.p90_sec,
+        share=tuned.share.label, share_detail=tuned.share.backend.describe(tuned.share),
+        median_sec=latency.median_sec, p90_sec=latency.p90_sec,
         runs=latency.runs, latency=latency, comparison=comparison,
         max_abs_error=agreement.max_abs_error, tolerance=agreement.tolerance,
         agreement_ok=agreement.ok, compiled_library=str(tuned.library_path),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -29,16 +30,13 @@ from tunesvc.config import compiled_dir, resolve_db_url
 from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.models import LoadedModel, Shape, load_model
 from tunesvc.errors import UserError
-from tunesvc.targets import TargetSpec, require_gpu
+from tunesvc.targets import TargetSpec
 from tunesvc.timing import LatencyStats, time_calls
 from workers.cpu_isa import host_mismatch, isa_of
 from workers.jobs import TaskSpec
-from workers.pinning import TVM_THREADS_ENV
-from workers.share import MPS_PERCENT_ENV, Share, parse_percent
+from workers.shares import BACKENDS, Share
 
-
-# The cores this process had before any share held it: the "machine" a CPU share is of.
-_PROCESS_CORES = sorted(os.sched_getaffinity(0))
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ class TunedModel:
         self.library_path = library_path
         self.sources = sources
         self.cache_hit = cache_hit
-        self.device = tvm.cpu() if target.kind.name == "llvm" else tvm.cuda(0)
+        self.device = tvm.device(target.get_target_device_type(), 0)
         self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(library_path)), self.device)
 
     def _inputs(self, arrays: tuple[np.ndarray, ...]) -> list[tvm.runtime.Tensor]:
@@ -110,20 +108,23 @@ class CompileInput:
 
 
 def load(model: str, target: str = "cpu", share: int | None = None, db: str | None = None,
-         input_shapes: dict[str, Shape] | None = None) -> TunedModel:
+         input_shapes: dict[str, Shape] | None = None, hold: bool = False) -> TunedModel:
     """Compile `model` (a zoo name or an ONNX path) with the schedules tuned for `share`.
 
-    With `share=None` the share is read from the process: on GPU from
-    CUDA_MPS_ACTIVE_THREAD_PERCENTAGE (100 if unset), on CPU from this process's cores.
+    With `share=None` the share is the one this process runs at: on CPU its cores out of
+    the machine's (so a process started under `taskset` on 1 of 2 cores is at 50%), on GPU
+    its MPS thread percentage (100 if unset). The calling process is left as it is unless
+    `hold=True`, which holds it to the share first (CPU: the share's cores and TVM's
+    thread count; GPU: the MPS limit, before any CUDA context): what `tunesvc run` does.
+    Without it, a warning says when the process does not run at the share.
     """
     spec = TargetSpec(target)
     spec.validate()
-    if spec.share_kind == "gpu":
-        require_gpu()
+    spec.require_device()
     resolved = resolve_share(spec, share)
     tvm_target = spec.for_share(resolved)
     check_runs_here(tvm_target)
-    hold_process_to(resolved)
+    _hold_or_warn(resolved, hold)
     loaded = load_model(model, input_shapes)
     mod = to_relax(loaded)
     compiled = CompileInput(loaded, mod, tvm_target, extract_tasks(mod, tvm_target))
@@ -140,31 +141,21 @@ def check_runs_here(target: Target) -> None:
 
 
 def resolve_share(spec: TargetSpec, share: int | None) -> Share:
-    """The share asked for, else the one this process runs at. ShareError if invalid."""
-    if share is not None:
-        return Share(spec.share_kind, share)
-    if spec.share_kind == "gpu":
-        return Share("gpu", parse_percent(os.environ.get(MPS_PERCENT_ENV, "100")))
-    cores, machine = len(os.sched_getaffinity(0)), len(_PROCESS_CORES)
-    return Share("cpu", max(1, min(100, round(100 * cores / machine))))
+    """The share asked for (ShareError if it cannot exist here), else the one this
+    process runs at."""
+    backend = BACKENDS[spec.share_kind]
+    resolved = backend.current() if share is None else Share(spec.share_kind, share)
+    backend.validate(resolved)
+    return resolved
 
 
-def hold_process_to(share: Share) -> None:
-    """Run this process at `share`: first cores of its affinity on CPU, MPS limit on GPU.
-
-    The GPU limit only takes effect if no CUDA context exists yet in this process.
-    """
-    if share.kind == "gpu":
-        os.environ[MPS_PERCENT_ENV] = str(share.percent)
-        return
-    cores = share_cores(share)
-    os.sched_setaffinity(0, _PROCESS_CORES[:cores])
-    os.environ[TVM_THREADS_ENV] = str(cores)
-
-
-def share_cores(share: Share) -> int:
-    """Cores a CPU share of this process's machine (its cores at start) holds."""
-    return share.core_count(len(_PROCESS_CORES))
+def _hold_or_warn(share: Share, hold: bool) -> None:
+    if hold:
+        share.backend.hold(share)
+    elif share.backend.current() != share:
+        log.warning("this process runs at %s, not at %s: the model runs with the process's "
+                    "resources (load(..., hold=True) holds it to the share)",
+                    share.backend.current().label, share.label)
 
 
 def choose_records(tasks: list[TaskSpec], target: Target, share: Share,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from tvm.target import Target
@@ -19,12 +20,11 @@ from tvm.target import Target
 from tunesvc.errors import UserError
 from tunesvc.gpus import GpuInfo, scan_gpus
 from workers.cpu_isa import host_cpu_attrs
-from workers.share import Share, ShareKind, machine_cores
+from workers.shares import BACKENDS, Share, backend_for_target
 
 # Limits every CUDA GPU since compute capability 3.0 has; tags give more exact values.
 CUDA_LIMITS = {"max_threads_per_block": 1024, "max_shared_memory_per_block": 49152,
                "thread_warp_size": 32}
-SHARE_KIND_OF_TARGET: dict[str, ShareKind] = {"llvm": "cpu", "cuda": "gpu"}
 
 
 @dataclass(frozen=True)
@@ -34,25 +34,32 @@ class TargetSpec:
     name: str
 
     @property
-    def share_kind(self) -> ShareKind:
-        if self.name in ("cpu", "gpu"):
-            return self.name  # type: ignore[return-value]
-        return SHARE_KIND_OF_TARGET[self._explicit().kind.name]
+    def share_kind(self) -> str:
+        """The kind of share this target runs at: named (`cpu`, `gpu`) or by its device."""
+        if self.name in BACKENDS:
+            return self.name
+        backend = backend_for_target(self._explicit().kind.name)
+        assert backend is not None  # _explicit accepts only kinds some backend runs
+        return backend.kind
 
     def validate(self) -> None:
-        if self.name not in ("cpu", "gpu"):
+        if self.name not in BACKENDS:
             self._explicit()
+
+    def require_device(self) -> None:
+        """UserError if tuning or running for this target needs a device this host lacks
+        (building for it does not)."""
+        check = DEVICE_CHECKS.get(self.share_kind)
+        if check is not None:
+            check()
 
     def for_share(self, share: Share) -> Target:
         return Target(self._attrs_for(share))
 
     def _attrs_for(self, share: Share) -> dict[str, Any]:
-        if self.name == "gpu":
-            return detected_cuda_target()
-        attrs = host_cpu_target() if self.name == "cpu" else _attrs(self._explicit())
-        if attrs["kind"] == "llvm":
-            attrs["num-cores"] = share.core_count(machine_cores())
-        return attrs
+        detect = DETECTED_TARGETS.get(self.name)
+        attrs = detect() if detect else _attrs(self._explicit())
+        return {**attrs, **share.backend.target_attrs(share)}
 
     def _explicit(self) -> Target:
         """The user's JSON target or tag; UserError unless it is an LLVM or CUDA target."""
@@ -63,7 +70,7 @@ class TargetSpec:
             raise UserError(f"unknown target {self.name!r}: use cpu, gpu, a TVM target as JSON "
                             "such as '{\"kind\": \"llvm\", \"mcpu\": \"skylake-avx512\"}', "
                             "or a TVM tag such as nvidia/nvidia-h100") from None
-        if target.kind.name not in SHARE_KIND_OF_TARGET:
+        if backend_for_target(target.kind.name) is None:
             raise UserError(f"target {self.name!r} is a {target.kind.name} target; tunesvc "
                             "tunes llvm (CPU) and cuda (GPU) targets")
         return target
@@ -78,7 +85,7 @@ def host_cpu_target() -> dict[str, Any]:
     return {"kind": "llvm", **host_cpu_attrs()}
 
 
-def detected_cuda_target() -> dict[str, object]:
+def detected_cuda_target() -> dict[str, Any]:
     """A CUDA target for GPU 0, from NVML's compute capability; UserError without a GPU."""
     major, minor = first_gpu().compute_capability
     return {"kind": "cuda", "arch": f"sm_{major}{minor}", **CUDA_LIMITS}
@@ -93,3 +100,9 @@ def first_gpu() -> GpuInfo:
     if not scan.gpus:
         raise UserError(f"a GPU target needs an NVIDIA GPU, and {scan.problem or 'none was found'}")
     return scan.gpus[0]
+
+
+# What `--target cpu` and `--target gpu` mean: the device found here, named by share kind.
+DETECTED_TARGETS: dict[str, Callable[[], dict[str, Any]]] = {
+    "cpu": host_cpu_target, "gpu": detected_cuda_target}
+DEVICE_CHECKS: dict[str, Callable[[], None]] = {"gpu": require_gpu}

@@ -8,29 +8,32 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import ray
 from tvm.target import Target
 
-from schedules_db import SliceKey, Store, StoreError
+from schedules_db import SliceKey, SliceProgress, Store, StoreError, slice_progress
 from schedules_db.ms_adapter import slice_key_for
-from schedules_db.store import SliceCompletion
 from schedules_db.targetkey import target_json
 from tunesvc.config import runs_dir
 from tunesvc.coordinator import Dispatcher, ShareSummary, connect_ray, plan_jobs, summarize
 from tunesvc.budget import BudgetAllocator, TaskProgress
 from tunesvc.errors import UserError
+from tunesvc.placement import isa_placement
 from tunesvc.job_sources import BudgetedJobs, JobSource, MakeJob, QueuedJobs
 from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.models import Shape, load_model
-from tunesvc.targets import TargetSpec, require_gpu
+from tunesvc.targets import TargetSpec
 from tunesvc.verdict import MeasuredShare, measure_shares
 from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
 from workers.logs import output_to_file
-from workers.share import Share, ShareError, machine_cores
+from workers.shares import Share, ShareError, machine_cores
 
 log = logging.getLogger(__name__)
 BUDGET_CHUNK = 16  # trials per job under a model-level budget: two search rounds of 8
@@ -58,7 +61,7 @@ class TunePlan:
     sources: list[JobSource]
     already_tuned: list[TuneResult]
     log_root: Path
-    deleted_records: int = 0
+    records_to_forget: int = 0  # --fresh: deleted once workers are ready
     jobs_planned: int | None = None  # None: a budget decides as results come in
     trials_left: dict[Share, int] = field(default_factory=dict)
 
@@ -82,8 +85,7 @@ def prepare(request: TuneRequest) -> TunePlan:
     if request.trials_per_task < 1 or (request.total_trials is not None and request.total_trials < 1):
         raise UserError("--trials and --trials-per-task must be at least 1")
     request.target.validate()
-    if request.target.share_kind == "gpu":
-        require_gpu()
+    request.target.require_device()
     targets = _targets_by_share(request)
     model = load_model(request.model, request.input_shapes)
     tasks = extract_tasks(to_relax(model), next(iter(targets.values())))
@@ -92,27 +94,29 @@ def prepare(request: TuneRequest) -> TunePlan:
     target_jsons = {share: target_json(t) for share, t in targets.items()}
     store = Store(request.db_url)
     try:
-        deleted = _forget_all(store, tasks, target_jsons) if request.fresh else 0
+        # --fresh plans as if nothing were stored; the records go only once workers stand
+        # ready (`execute`), so a run that cannot start loses nothing.
+        doomed = _count_all(store, tasks, target_jsons) if request.fresh else 0
         if request.total_trials is None:
-            return _fixed_plan(request, tasks, target_jsons, store, log_root, deleted)
-        return _budget_plan(request, tasks, target_jsons, store, log_root, deleted)
+            return _fixed_plan(request, tasks, target_jsons, store, log_root, doomed)
+        return _budget_plan(request, tasks, target_jsons, store, log_root, doomed)
     finally:
         store.close()
 
 
 def _fixed_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict[Share, str],
-                store: Store, log_root: Path, deleted: int) -> TunePlan:
+                store: Store, log_root: Path, doomed: int) -> TunePlan:
     """One job per (task, share) with `--trials-per-task` each."""
     jobs = plan_jobs(tasks, list(request.shares), target_jsons,
-                     SearchConfig(trials=request.trials_per_task), request.db_url, log_root)
-    pending, done = _split_by_progress(store, jobs)
+                     SearchConfig(trials=request.trials_per_task), log_root)
+    pending, done = _split_by_progress(store, jobs, request.fresh)
     sources: list[JobSource] = [QueuedJobs(share, [j for j in pending if j.share == share])
                                 for share in request.shares]
-    return TunePlan(request, tasks, sources, done, log_root, deleted, jobs_planned=len(pending))
+    return TunePlan(request, tasks, sources, done, log_root, doomed, jobs_planned=len(pending))
 
 
 def _budget_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict[Share, str],
-                 store: Store, log_root: Path, deleted: int) -> TunePlan:
+                 store: Store, log_root: Path, doomed: int) -> TunePlan:
     """Per share, `--trials` for the whole model, handed out by a `BudgetAllocator` that
     starts from what the database already holds (so a rerun resumes the budget)."""
     assert request.total_trials is not None
@@ -120,32 +124,23 @@ def _budget_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict
     known: list[TuneResult] = []
     left: dict[Share, int] = {}
     for share in request.shares:
-        progress = {t.shash: _progress(store, t, target_jsons[share], share) for t in tasks}
-        allocator = BudgetAllocator(progress, request.total_trials, request.trials_per_task,
+        key = _slice_of(target_jsons[share], share)
+        stored = {t.shash: _stored(store, key, t.shash, request.fresh) for t in tasks}
+        allocator = BudgetAllocator({t.shash: _task_progress(t, stored[t.shash]) for t in tasks},
+                                    request.total_trials, request.trials_per_task,
                                     BUDGET_CHUNK, first_chunk=FIRST_CHUNK)
         left[share] = max(0, request.total_trials - allocator.spent())
         make_job = _job_maker(request, share, target_jsons[share], tasks, log_root)
         sources.append(BudgetedJobs(share, tasks, allocator, make_job))
-        known += [_known_result(make_job(t, 0, 0), progress[t.shash]) for t in tasks
-                  if progress[t.shash].trials > 0]
-    return TunePlan(request, tasks, sources, known, log_root, deleted, None, left)
+        known += [_already_tuned(make_job(t, 0, 0), stored[t.shash]) for t in tasks
+                  if stored[t.shash].records > 0]
+    return TunePlan(request, tasks, sources, known, log_root, doomed, None, left)
 
 
-def _progress(store: Store, task: TaskSpec, target_text: str, share: Share) -> TaskProgress:
-    key = _slice_of(target_text, share)
-    records = store.count_records(key, task.shash)
-    completion = store.completion(key, task.shash)
-    best = store.top_records(key, task.shash, limit=1)
-    return TaskProgress(
-        shash=task.shash, weight=task.weight, trials=records,
-        best_sec=best[0].mean_run_sec if best else None,
-        default_sec=completion.default_run_sec if completion else None,
-        exhausted=completion is not None and records < completion.trials_budget,
-    )
-
-
-def _known_result(job: TuneJob, progress: TaskProgress) -> TuneResult:
-    return TuneResult.already_tuned(job, progress.trials, progress.best_sec, progress.default_sec)
+def _task_progress(task: TaskSpec, done: SliceProgress) -> TaskProgress:
+    return TaskProgress(shash=task.shash, weight=task.weight, trials=done.records,
+                        best_sec=done.best_run_sec, default_sec=done.default_run_sec,
+                        exhausted=done.exhausted)
 
 
 def _job_maker(request: TuneRequest, share: Share, target_text: str, tasks: list[TaskSpec],
@@ -157,8 +152,7 @@ def _job_maker(request: TuneRequest, share: Share, target_text: str, tasks: list
         folder = log_root / label / f"{index[task.shash]:03d}-{task.name}" / f"job{number:03d}"
         return TuneJob(job_id=f"{label}-{index[task.shash]:03d}-{number}", task=task,
                        share=share, target_json=target_text,
-                       search=SearchConfig(trials=cumulative_trials), db_url=request.db_url,
-                       log_dir=str(folder))
+                       search=SearchConfig(trials=cumulative_trials), log_dir=str(folder))
 
     return make_job
 
@@ -168,32 +162,36 @@ def _forget_all(store: Store, tasks: list[TaskSpec], target_jsons: dict[Share, s
                for share, text in target_jsons.items() for task in tasks)
 
 
+def _count_all(store: Store, tasks: list[TaskSpec], target_jsons: dict[Share, str]) -> int:
+    return sum(store.count_records(_slice_of(text, share), task.shash)
+               for share, text in target_jsons.items() for task in tasks)
+
+
+def _stored(store: Store, key: SliceKey, shash: str, fresh: bool) -> SliceProgress:
+    """What a slice holds, or nothing under --fresh (its records are about to go)."""
+    return SliceProgress(0, 0, None, None) if fresh else slice_progress(store, key, shash)
+
+
 def _slice_of(target_text: str, share: Share) -> SliceKey:
     return slice_key_for(Target(json.loads(target_text)), share.kind, share.percent)
 
 
-def _split_by_progress(store: Store, jobs: list[TuneJob]) -> tuple[list[TuneJob], list[TuneResult]]:
+def _split_by_progress(store: Store, jobs: list[TuneJob],
+                       fresh: bool) -> tuple[list[TuneJob], list[TuneResult]]:
     """Jobs still to run, and results for slices already holding their whole budget."""
     pending, done = [], []
     for job in jobs:
-        key = _slice_of(job.target_json, job.share)
-        records = store.count_records(key, job.task.shash)
-        completion = store.completion(key, job.task.shash)
-        if not _is_complete(completion, records, job.search.trials):
+        progress = _stored(store, job.slice_key, job.task.shash, fresh)
+        if progress.complete_for(job.search.trials):
+            done.append(_already_tuned(job, progress))
+        else:
             pending.append(job)
-            continue
-        best = store.top_records(key, job.task.shash, limit=1)
-        done.append(TuneResult.already_tuned(job, records, best[0].mean_run_sec if best else None,
-                                             completion.default_run_sec if completion else None))
     return pending, done
 
 
-def _is_complete(completion: SliceCompletion | None, records: int, trials: int) -> bool:
-    """Finished with at least this budget, or its search space ran out before its budget
-    (another run would only measure the same candidates again)."""
-    if completion is None:
-        return False
-    return completion.trials_budget >= trials or records < completion.trials_budget
+def _already_tuned(job: TuneJob, progress: SliceProgress) -> TuneResult:
+    return TuneResult.already_tuned(job, progress.records, progress.best_run_sec,
+                                    progress.default_run_sec)
 
 
 def _targets_by_share(request: TuneRequest) -> dict[Share, object]:
@@ -216,15 +214,54 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
     """Run every job of the plan on Ray; returns when all have a result."""
     if not plan.has_work:
         return TuneOutcome(plan, plan.already_tuned, summarize(plan.already_tuned), "no workers")
-    cores = machine_cores()
     plan.log_root.mkdir(parents=True, exist_ok=True)
     with output_to_file(plan.log_root / "ray.log"):
-        ray_description = connect_ray(plan.request.ray_address, cores)
+        ray_description = connect_ray(plan.request.ray_address, machine_cores())
+    if ray_description.startswith("local"):
+        _check_not_busy(plan.request.shares)
     if on_start:
         on_start(ray_description)
     log.info("tuning %s on %s", plan.request.model, ray_description)
-    results = plan.already_tuned + Dispatcher(cores).run(plan.sources, on_result)
-    return TuneOutcome(plan, results, summarize(results), ray_description)
+    any_target = target_json(plan.request.target.for_share(plan.request.shares[0]))
+    dispatcher = Dispatcher(plan.request.db_url,
+                            isa_placement(any_target, ray.cluster_resources()))
+    results = dispatcher.run(plan.sources, on_result, when_ready=lambda: _forget(plan, on_start))
+    return TuneOutcome(plan, plan.already_tuned + results, summarize(plan.already_tuned + results),
+                       ray_description)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C stops the workers and says that nothing measured is lost (exit status 130)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        ray.shutdown()
+        print("\nInterrupted: workers stopped; every record measured so far is kept in the "
+              "database. Run the same command again to resume.", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _check_not_busy(shares: tuple[Share, ...]) -> None:
+    """On this machine, fail at once if another run holds what every share needs."""
+    problems = [share.backend.busy_here(share) for share in shares]
+    if all(problems):
+        raise UserError(f"cannot start: {problems[0]}")
+
+
+def _forget(plan: TunePlan, say: Callable[[str], None] | None) -> None:
+    """--fresh, once workers stand ready: delete the model's records at the planned shares."""
+    if not plan.request.fresh:
+        return
+    request = plan.request
+    targets = {share: target_json(request.target.for_share(share)) for share in request.shares}
+    store = Store(request.db_url)
+    try:
+        deleted = _forget_all(store, plan.tasks, targets)
+    finally:
+        store.close()
+    if say:
+        say(f"--fresh: deleted {deleted} earlier records of this model")
 
 
 def measure(plan: TunePlan) -> list[MeasuredShare]:

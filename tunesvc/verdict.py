@@ -12,7 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from workers.share import Share
+from workers.shares import Share
 
 VERDICT_RUNS = 30
 RUN_TIMEOUT_SEC = 1800

@@ -10,6 +10,7 @@ This module never changes the process it runs in.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import tvm
@@ -71,3 +72,17 @@ def host_mismatch(target_attrs: dict[str, Any]) -> str | None:
     if wanted == have:
         return None
     return f"the target is for {isa_of(target_attrs)}, this host is {isa_of({'kind': 'llvm', **host})}"
+
+
+ISA_RESOURCE_PREFIX = "tunesvc-isa-"
+
+
+def isa_resource(target_attrs: dict[str, Any]) -> str | None:
+    """The Ray custom resource a cluster node declares to take jobs for this CPU target:
+    'tunesvc-isa-znver3' (plus a digest of `mattr` where it is set). None for a target
+    that names no CPU (generic code runs anywhere) or is not a CPU target."""
+    if target_attrs.get("kind") != "llvm" or not target_attrs.get("mcpu"):
+        return None
+    mattr = ",".join(sorted(target_attrs.get("mattr", ())))
+    digest = f"-{hashlib.sha1(mattr.encode()).hexdigest()[:8]}" if mattr else ""
+    return f"{ISA_RESOURCE_PREFIX}{target_attrs['mcpu']}{digest}"

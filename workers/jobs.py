@@ -7,12 +7,14 @@ worker never loses an exception inside Ray.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tvm.ir import IRModule
 
-from workers.share import Share
+from schedules_db.records import SliceKey
+from schedules_db.targetkey import slice_key
+from workers.shares import Share
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,22 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class TuneJob:
+    """One task at one share. The database is not named: a worker has one for its life."""
+
     job_id: str
     task: TaskSpec
     share: Share
     target_json: str
     search: SearchConfig
-    db_url: str
     log_dir: str
     attempt: int = 1
+    # Where the job's records go (the target's key at the job's share), worked out once
+    # here rather than from the target in every process the job passes through.
+    slice_key: SliceKey = field(init=False)
+
+    def __post_init__(self) -> None:
+        key = slice_key(self.target_json, self.share.kind, self.share.percent)
+        object.__setattr__(self, "slice_key", key)
 
     @property
     def log_path(self) -> str:
@@ -75,6 +85,7 @@ class TuneResult:
     error: str | None = None
     measuring_pid: int | None = None  # the worker's measuring process (kept across jobs)
     slice_trials: int = 0  # records the (task, share) slice holds after this job
+    worker_unusable: bool = False  # the worker could not start: give it no more jobs
 
     @property
     def ok(self) -> bool:

@@ -22,7 +22,7 @@ from tvm.s_tir.meta_schedule.builder.local_builder import _serialize_params, _wo
 from tvm.support.popen_pool import MapResult, PopenPoolExecutor, StatusKind
 from tvm.target import Target
 
-from schedules_db.store import mean_run_sec
+from schedules_db.records import mean_run_sec
 
 BUILD_TIMEOUT_SEC = 30.0  # builds take ~1 s; one that takes longer blocks its whole batch
 RUN_TIMEOUT_SEC = 60.0

@@ -8,54 +8,55 @@ tagged with this share, as soon as it is measured.
 from __future__ import annotations
 
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.database import TuningRecord
 from tvm.s_tir.meta_schedule.relax_integration import get_loggers_from_work_dir
 from tvm.target import Target
 
-from schedules_db.ms_adapter import SliceDatabase, slice_key_for
-from schedules_db.store import SliceKey, Store
-from workers import mps
+from schedules_db.ms_adapter import SliceDatabase
+from schedules_db.progress import slice_progress
 from workers.cpu_isa import host_mismatch
 from workers.intrinsics import load_tensor_intrinsics
 from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
-from workers.search import SkipMeasuredSearch, measured_modules
 from workers.measure import default_schedule, measure_module
-from workers.warm import WorkerTools, start_tools
-from workers.pinning import (
-    MPS_GPU_ENV,
-    check_cpu_share,
-    check_gpu_share,
-    full_multiprocessor_count,
-    probe_this_process,
-)
+from workers.search import SkipMeasuredSearch, measured_modules
+from workers.warm import WorkerTools
 
 
 class ShareNotProven(RuntimeError):
     """The measuring process does not demonstrably run at the job's share."""
 
 
-def run_job(job: TuneJob, cores: tuple[int, ...], worker: str,
-            tools: WorkerTools | None = None) -> TuneResult:
-    """Tune `job`; any failure comes back as `TuneResult.error`, never as an exception.
-
-    `tools` are the worker's warm builder, runner and cost model (new ones if None)."""
+def run_job(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools) -> TuneResult:
+    """Tune `job` with the worker's warm `tools` (builder, runner, cost model, database);
+    any failure comes back as `TuneResult.error`, never as an exception."""
     log_path = Path(job.log_path)
     started = time.time()
     try:
         with output_to_file(log_path):
-            return _tune(job, cores, worker, tools or start_tools(len(cores)), started)
+            return _tune(job, cores, worker, tools, started)
     except Exception as exc:  # the coordinator reports it; the log holds the traceback
         with open(log_path, "a") as log:
             log.write(traceback.format_exc())
         return TuneResult.failure(job, f"{type(exc).__name__}: {exc}", worker, started)
+
+
+def refuse_job(job: TuneJob, error: str, worker: str) -> TuneResult:
+    """The result of a job given to a worker that could not start: the cause goes to the
+    job's log and the result, and the result says the worker is unusable."""
+    log_path = Path(job.log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as log:
+        log.write(error + "\n")
+    return replace(TuneResult.failure(job, error, worker), worker_unusable=True)
 
 
 def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
@@ -63,13 +64,13 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
     target = Target(json.loads(job.target_json))
     _prove_once(job, tools, cores)
     load_tensor_intrinsics(target.kind.name)
-    store = Store(job.db_url)
-    key = slice_key_for(target, job.share.kind, job.share.percent)
-    before = _counts(store, key, job.task.shash)
+    store, key = tools.store, job.slice_key
+    before = slice_progress(store, key, job.task.shash)
     # The trial budget is per slice in the database: a resumed or retried job measures
     # only what is missing, and the cost model first learns what was measured before.
-    remaining = job.search.trials - before[0]
-    database = SliceDatabase(store, key, worker=worker, before_commit=_guard(job))
+    remaining = job.search.trials - before.records
+    database = SliceDatabase(store, key, worker=worker,
+                             before_commit=job.share.backend.commit_guard(job.share))
     workload = database.commit_workload(job.task.mod)
     if remaining > 0:
         earlier = database.records_of(workload)
@@ -88,37 +89,26 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
         )
     # ids only: the store's rows, not MetaSchedule records rebuilt from them
     tools.trained_on.update(row.id for row in store.all_records(key, job.task.shash))
-    default_sec = _default_run_sec(job, target, store, key, tools)
+    default_sec = before.default_run_sec
+    if default_sec is None:
+        default_sec = _default_run_sec(job, target, tools)
     store.mark_complete(key, job.task.shash, job.search.trials, default_sec)
-    after = _counts(store, key, job.task.shash)
-    best = store.top_records(key, job.task.shash, limit=1)
-    store.close()
+    after = slice_progress(store, key, job.task.shash)
     return TuneResult(
         job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
         weight=job.task.weight, share=job.share,
-        trials_measured=after[0] - before[0],
-        trials_failed=(after[0] - after[1]) - (before[0] - before[1]),
-        best_run_sec=best[0].mean_run_sec if best else None,
-        default_run_sec=default_sec, started_at=started, finished_at=time.time(),
-        worker=worker, log_path=job.log_path, measuring_pid=tools.measuring_pid,
-        slice_trials=after[0],
+        trials_measured=after.records - before.records,
+        trials_failed=after.failed - before.failed,
+        best_run_sec=after.best_run_sec, default_run_sec=default_sec, started_at=started,
+        finished_at=time.time(), worker=worker, log_path=job.log_path,
+        measuring_pid=tools.measuring_pid, slice_trials=after.records,
     )
 
 
-def _default_run_sec(job: TuneJob, target: Target, store: Store, key: SliceKey,
-                     tools: WorkerTools) -> float | None:
-    """TVM's default schedule at this share: measured once per slice, then kept."""
-    done = store.completion(key, job.task.shash)
-    if done is not None and done.default_run_sec is not None:
-        return done.default_run_sec
+def _default_run_sec(job: TuneJob, target: Target, tools: WorkerTools) -> float | None:
+    """TVM's default schedule at this share (measured once per slice, then kept)."""
     return measure_module(default_schedule(job.task.mod, target), target, tools.builder,
                           tools.runner)
-
-
-def _counts(store: Store, key: SliceKey, shash: str) -> tuple[int, int]:
-    """(all records, successful records) of one workload in the slice."""
-    return (store.count_records(key, shash),
-            store.count_records(key, shash, successful_only=True))
 
 
 def _warm_cost_model(job: TuneJob, tools: WorkerTools, context: ms.TuneContext,
@@ -159,29 +149,15 @@ def _prove_once(job: TuneJob, tools: WorkerTools, cores: tuple[int, ...]) -> Non
     isa_problem = host_mismatch(json.loads(job.target_json))
     if isa_problem is not None:
         raise ShareNotProven(f"refusing to measure here: {isa_problem}")
-    with_gpu = job.share.kind == "gpu"
-    probe = tools.runner.pool.submit(probe_this_process, with_gpu).result()
-    if with_gpu:
-        problem = check_gpu_share(job.share, probe, full_multiprocessor_count())
-    else:
-        problem = check_cpu_share(probe, cores)
+    problem, pid = job.share.backend.prove(job.share, _in_measurer(tools), cores)
     if problem is not None:
         raise ShareNotProven(f"refusing to record at {job.share.label}: {problem}")
     tools.proven_for.add(job.target_json)
-    tools.measuring_pid = probe.pid
+    tools.measuring_pid = pid
 
 
-def _guard(job: TuneJob) -> Callable[[], None] | None:
-    """On GPU: refuse to record once the MPS server has faulted (its measurements, and
-    every other client's on that GPU, are no longer trustworthy)."""
-    if job.share.kind != "gpu":
-        return None
-    paths = mps.paths_for(os.environ.get(MPS_GPU_ENV, "0"))
+def _in_measurer(tools: WorkerTools) -> Callable[[Callable[..., Any], Any], Any]:
+    def run(function: Callable[..., Any], argument: Any) -> Any:
+        return tools.runner.pool.submit(function, argument).result()
 
-    def refuse_if_faulted() -> None:
-        if mps.server_faulted(paths):
-            raise ShareNotProven(f"MPS server of GPU {paths.gpu} is in a fault state "
-                                 f"(see {paths.log_dir / 'control.log'}); not recording")
-
-    return refuse_if_faulted
-
+    return run

@@ -51,24 +51,47 @@ def _try_claim(count: int) -> tuple[int, ...]:
     folder = claims_dir()
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        taken = _live_claims(folder)
+        held = _claims_by_pid(folder)
+        taken = {core for cores in held.values() for core in cores}
         free = [core for core in sorted(os.sched_getaffinity(0)) if core not in taken]
         if len(free) < count:
-            raise CoresBusy(f"needs {count} cores, only {len(free)} are unclaimed here")
+            raise CoresBusy(busy_message(count, len(free), held))
         chosen = tuple(free[:count])
         (folder / str(os.getpid())).write_text(json.dumps(chosen))
         return chosen
 
 
-def _live_claims(folder: Path) -> set[int]:
-    taken: set[int] = set()
+def live_claims() -> dict[int, tuple[int, ...]]:
+    """Cores held on this node by other live processes, by pid."""
+    folder = claims_dir()
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _claims_by_pid(folder)
+
+
+def busy_message(count: int, free: int, held: dict[int, tuple[int, ...]]) -> str:
+    holders = "; ".join(f"pid {pid} ({_command(pid)}) holds cores {','.join(map(str, cores))}"
+                        for pid, cores in sorted(held.items()))
+    return (f"needs {count} cores, only {free} are free on this machine: {holders or 'none held'}."
+            " Another tuning run is using them: wait for it to finish, or stop it")
+
+
+def _command(pid: int) -> str:
+    try:
+        return " ".join(psutil.Process(pid).cmdline()[:4])[:60] or "?"
+    except psutil.Error:
+        return "?"
+
+
+def _claims_by_pid(folder: Path) -> dict[int, tuple[int, ...]]:
+    held: dict[int, tuple[int, ...]] = {}
     for claim in folder.glob("[0-9]*"):
         pid = int(claim.name)
         if pid == os.getpid() or not _claim_is_live(pid, claim):
             claim.unlink(missing_ok=True)
             continue
-        taken.update(json.loads(claim.read_text()))
-    return taken
+        held[pid] = tuple(json.loads(claim.read_text()))
+    return held
 
 
 def _claim_is_live(pid: int, claim: Path) -> bool:
