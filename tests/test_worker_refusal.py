@@ -25,7 +25,7 @@ def test_worker_on_the_wrong_cores_refuses_to_record(tmp_path: Path) -> None:
                   str(tmp_path / "logs"))
     this_process = tuple(sorted(os.sched_getaffinity(0)))
     claimed = (max(this_process) + 1,)  # cores this process is not running on
-    result = run_job(job, claimed, "test", start_tools(1, url))
+    result = run_job(job, claimed, "test", start_tools(1, url, Share("cpu", 50)))
     assert not result.ok and "refusing to record at cpu:50%" in str(result.error)
     assert result.trials_measured == 0
     assert stats(Store(url)).records == 0
@@ -39,7 +39,8 @@ def test_worker_refuses_to_measure_for_another_cpu(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     job = TuneJob("isa", task, Share("cpu", 50), target_json(target), SearchConfig(trials=2),
                   str(tmp_path / "logs"))
-    result = run_job(job, tuple(sorted(os.sched_getaffinity(0)))[:1], "test", start_tools(1, url))
+    cores = tuple(sorted(os.sched_getaffinity(0)))[:1]
+    result = run_job(job, cores, "test", start_tools(1, url, Share("cpu", 50)))
     assert not result.ok and "refusing to measure here" in str(result.error)
     assert "this host is" in str(result.error)
     assert stats(Store(url)).records == 0

@@ -28,7 +28,7 @@ class ShareWorker:
         try:
             self.cores = share.backend.pin_worker(share)
             # Started after pinning: the build and measuring processes inherit the share.
-            self.tools = start_tools(len(self.cores), db_url)
+            self.tools = start_tools(len(self.cores), db_url, share)
         except Exception as exc:  # reported with the jobs it is given, not lost in Ray's logs
             self.start_error = f"worker could not start: {type(exc).__name__}: {exc}"
 

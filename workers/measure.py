@@ -75,8 +75,8 @@ def make_builder(cores: int) -> WarmBuilder:
     return WarmBuilder(max_workers=cores)
 
 
-def make_runner() -> ms.runner.LocalRunner:
-    return ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_SEC)
+def make_runner(evaluator: ms.runner.EvaluatorConfig | None = None) -> ms.runner.LocalRunner:
+    return ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_SEC, evaluator_config=evaluator)
 
 
 def default_schedule(mod: IRModule, target: Target) -> IRModule:

@@ -14,6 +14,7 @@ from tvm.s_tir import meta_schedule as ms
 
 from schedules_db.store import Store
 from workers.measure import WarmBuilder, make_builder, make_runner
+from workers.shares import Share
 
 
 @dataclass
@@ -47,7 +48,8 @@ class WorkerTools:
         return self.cost_model
 
 
-def start_tools(cores: int, db_url: str) -> WorkerTools:
+def start_tools(cores: int, db_url: str, share: Share) -> WorkerTools:
     cores = max(1, cores)
-    return WorkerTools(builder=make_builder(cores), runner=make_runner(), cores=cores,
+    runner = make_runner(share.backend.evaluator())
+    return WorkerTools(builder=make_builder(cores), runner=runner, cores=cores,
                        db_url=db_url)

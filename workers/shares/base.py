@@ -151,6 +151,11 @@ class ShareBackend(ABC):
         threads, so CPU engines such as onnxruntime are not a like-for-like reference)."""
 
     @abstractmethod
+    def evaluator(self) -> Any:
+        """How the measuring process times a candidate (a MetaSchedule EvaluatorConfig):
+        as close as it can to how the operator runs inside a model."""
+
+    @abstractmethod
     def target_attrs(self, share: Share) -> dict[str, Any]:
         """TVM target attributes a share sets (e.g. the CPU target's num-cores)."""
 

@@ -113,5 +113,10 @@ class GpuBackend(ShareBackend):
     def host_threads(self, share: Share) -> int | None:
         return None
 
+    def evaluator(self) -> Any:
+        from tvm.s_tir.meta_schedule.runner import EvaluatorConfig
+
+        return EvaluatorConfig()  # MetaSchedule's default; not measured on a GPU here
+
     def target_attrs(self, share: Share) -> dict[str, Any]:
         return {}
