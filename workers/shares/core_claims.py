@@ -78,7 +78,8 @@ def busy_message(count: int, free: int, held: dict[int, tuple[int, ...]]) -> str
 
 def _command(pid: int) -> str:
     try:
-        return " ".join(psutil.Process(pid).cmdline()[:4])[:60] or "?"
+        words = " ".join(psutil.Process(pid).cmdline()[:4]).split()  # one line, always
+        return " ".join(words)[:60] or "?"
     except psutil.Error:
         return "?"
 
