@@ -167,7 +167,7 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
     if not plan.has_work:
         say("Nothing to tune (use --fresh to start over, or a larger budget).")
     with tuning.interruptible():
-        outcome = tuning.execute(plan, on_result, on_start=lambda ray: say(f"Workers on {ray}"))
+        outcome = tuning.execute(plan, on_result, say=say)
         measured = []
         if compare:
             say("Measuring the model at each share (tuned, TVM default, onnxruntime)...")

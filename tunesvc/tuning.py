@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -64,6 +64,7 @@ class TunePlan:
     records_to_forget: int = 0  # --fresh: deleted once workers are ready
     jobs_planned: int | None = None  # None: a budget decides as results come in
     trials_left: dict[Share, int] = field(default_factory=dict)
+    target_jsons: dict[Share, str] = field(default_factory=dict)  # each share's TVM target
 
     @property
     def has_work(self) -> bool:
@@ -98,8 +99,10 @@ def prepare(request: TuneRequest) -> TunePlan:
         # ready (`execute`), so a run that cannot start loses nothing.
         doomed = _count_all(store, tasks, target_jsons) if request.fresh else 0
         if request.total_trials is None:
-            return _fixed_plan(request, tasks, target_jsons, store, log_root, doomed)
-        return _budget_plan(request, tasks, target_jsons, store, log_root, doomed)
+            plan = _fixed_plan(request, tasks, target_jsons, store, log_root, doomed)
+        else:
+            plan = _budget_plan(request, tasks, target_jsons, store, log_root, doomed)
+        return replace(plan, target_jsons=target_jsons)
     finally:
         store.close()
 
@@ -157,14 +160,15 @@ def _job_maker(request: TuneRequest, share: Share, target_text: str, tasks: list
     return make_job
 
 
-def _forget_all(store: Store, tasks: list[TaskSpec], target_jsons: dict[Share, str]) -> int:
-    return sum(store.delete_records(_slice_of(text, share), task.shash)
-               for share, text in target_jsons.items() for task in tasks)
+def _slices(tasks: list[TaskSpec], target_jsons: dict[Share, str]) -> Iterator[tuple[SliceKey, str]]:
+    """(slice, workload) of every task at every planned share."""
+    for share, text in target_jsons.items():
+        key = _slice_of(text, share)
+        yield from ((key, task.shash) for task in tasks)
 
 
 def _count_all(store: Store, tasks: list[TaskSpec], target_jsons: dict[Share, str]) -> int:
-    return sum(store.count_records(_slice_of(text, share), task.shash)
-               for share, text in target_jsons.items() for task in tasks)
+    return sum(store.count_records(key, shash) for key, shash in _slices(tasks, target_jsons))
 
 
 def _stored(store: Store, key: SliceKey, shash: str, fresh: bool) -> SliceProgress:
@@ -210,8 +214,9 @@ def check_database(db_url: str) -> None:
 
 
 def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
-            on_start: Callable[[str], None] | None = None) -> TuneOutcome:
-    """Run every job of the plan on Ray; returns when all have a result."""
+            say: Callable[[str], None] | None = None) -> TuneOutcome:
+    """Run every job of the plan on Ray; returns when all have a result. `say` gets what
+    a user should see on the way (where workers run, what --fresh deleted)."""
     if not plan.has_work:
         return TuneOutcome(plan, plan.already_tuned, summarize(plan.already_tuned), "no workers")
     plan.log_root.mkdir(parents=True, exist_ok=True)
@@ -219,13 +224,13 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
         ray_description = connect_ray(plan.request.ray_address, machine_cores())
     if ray_description.startswith("local"):
         _check_not_busy(plan.request.shares)
-    if on_start:
-        on_start(ray_description)
+    if say:
+        say(f"Workers on {ray_description}")
     log.info("tuning %s on %s", plan.request.model, ray_description)
-    any_target = target_json(plan.request.target.for_share(plan.request.shares[0]))
+    any_target = next(iter(plan.target_jsons.values()))
     dispatcher = Dispatcher(plan.request.db_url,
                             isa_placement(any_target, ray.cluster_resources()))
-    results = dispatcher.run(plan.sources, on_result, when_ready=lambda: _forget(plan, on_start))
+    results = dispatcher.run(plan.sources, on_result, when_ready=lambda: _forget(plan, say))
     return TuneOutcome(plan, plan.already_tuned + results, summarize(plan.already_tuned + results),
                        ray_description)
 
@@ -253,11 +258,10 @@ def _forget(plan: TunePlan, say: Callable[[str], None] | None) -> None:
     """--fresh, once workers stand ready: delete the model's records at the planned shares."""
     if not plan.request.fresh:
         return
-    request = plan.request
-    targets = {share: target_json(request.target.for_share(share)) for share in request.shares}
-    store = Store(request.db_url)
+    store = Store(plan.request.db_url)
     try:
-        deleted = _forget_all(store, plan.tasks, targets)
+        deleted = sum(store.delete_records(key, shash)
+                      for key, shash in _slices(plan.tasks, plan.target_jsons))
     finally:
         store.close()
     if say:

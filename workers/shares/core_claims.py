@@ -52,8 +52,7 @@ def _try_claim(count: int) -> tuple[int, ...]:
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         held = _claims_by_pid(folder)
-        taken = {core for cores in held.values() for core in cores}
-        free = [core for core in sorted(os.sched_getaffinity(0)) if core not in taken]
+        free = unclaimed(sorted(os.sched_getaffinity(0)), held)
         if len(free) < count:
             raise CoresBusy(busy_message(count, len(free), held))
         chosen = tuple(free[:count])
@@ -67,6 +66,12 @@ def live_claims() -> dict[int, tuple[int, ...]]:
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _claims_by_pid(folder)
+
+
+def unclaimed(cores: list[int] | tuple[int, ...], held: dict[int, tuple[int, ...]]) -> list[int]:
+    """`cores` that no claim in `held` covers, in order."""
+    taken = {core for claimed in held.values() for core in claimed}
+    return [core for core in cores if core not in taken]
 
 
 def busy_message(count: int, free: int, held: dict[int, tuple[int, ...]]) -> str:

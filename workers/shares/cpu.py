@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workers.shares.core_claims import busy_message, claim_cores, live_claims
+from workers.shares.core_claims import busy_message, claim_cores, live_claims, unclaimed
 from workers.shares.base import (
     TVM_THREADS_ENV,
     RunInMeasurer,
@@ -107,8 +107,7 @@ class CpuBackend(ShareBackend):
         except ShareError as exc:
             return str(exc)
         held = live_claims()
-        taken = {core for cores in held.values() for core in cores}
-        free = [core for core in PROCESS_CORES if core not in taken]
+        free = unclaimed(PROCESS_CORES, held)
         needed = self.cores(share)
         return None if needed <= len(free) else busy_message(needed, len(free), held)
 
