@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from typing import Any
+
+import tvm
 import tvm_ffi
 from tvm.ir import IRModule
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.database import PyDatabase, TuningRecord, Workload
+from tvm.s_tir.meta_schedule import _ffi_api as database_api
 from tvm.target import Target
+from tvm.tirx import FloatImm, IndexMap, IntImm
 
 from schedules_db.records import NewRecord, SliceKey, StoredRecord
 from schedules_db.store import Store
@@ -24,6 +29,28 @@ from schedules_db.targetkey import slice_key, target_json
 def workload_shash(mod: IRModule) -> str:
     """MetaSchedule's structural hash of a workload, as stored (same as `Workload.as_json()[0]`)."""
     return str(tvm_ffi.structural_hash(mod))
+
+
+def record_as_json(record: TuningRecord) -> list[Any]:
+    """`TuningRecord.as_json()`, also for traces that change a buffer's layout: their
+    index maps are written as TVM JSON strings, which `TuningRecord.from_json` reads back."""
+    return _plain(database_api.TuningRecordAsJSON(record))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, IndexMap):
+        return tvm.ir.save_json(obj)
+    if isinstance(obj, tvm_ffi.Array | list):
+        return [_plain(item) for item in obj]
+    if isinstance(obj, tvm_ffi.Map):
+        return {_plain(key): _plain(value) for key, value in obj.items()}
+    if isinstance(obj, IntImm | FloatImm):
+        return obj.value
+    if obj is None or isinstance(obj, int | float):
+        return obj
+    if isinstance(obj, str):
+        return str(obj)
+    raise TypeError(f"cannot store a {type(obj).__name__} in a tuning record")
 
 
 def slice_key_for(target: Target, share_kind: str, share_percent: int) -> SliceKey:
@@ -59,7 +86,7 @@ class SliceDatabase(PyDatabase):
     def commit_tuning_record(self, record: TuningRecord) -> None:
         if self.before_commit is not None:
             self.before_commit()
-        trace, run_secs, target, args_info = record.as_json()
+        trace, run_secs, target, args_info = record_as_json(record)
         shash = workload_shash(record.workload.mod)
         self.commit_workload(record.workload.mod)
         new = NewRecord(

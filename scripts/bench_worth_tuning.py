@@ -131,6 +131,7 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
 
     import tvm
 
+    from tunesvc.compiler import compile_with_database
     from tunesvc.importer import fuse_passes, to_relax
     from tunesvc.models import load_model
     from tunesvc.reference import onnxruntime_latency, sample_inputs
@@ -145,11 +146,11 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
     work = tempfile.mkdtemp(prefix="stock-")
     started = time.monotonic()
     with target, tvm.transform.PassContext(opt_level=3):
-        fused = fuse_passes(target)(mod)  # what tune_relax can extract tasks from
+        fused = fuse_passes(target)(mod)  # the same tasks (weights prepacked) as tunesvc
     database = ms.relax_integration.tune_relax(fused, {}, target, work, budget,
                                                num_trials_per_iter=16)
     wall = time.monotonic() - started
-    executable = ms.relax_integration.compile_relax(database, mod, target, None)
+    executable = compile_with_database(mod, target, database)
     library = Path(work) / "stock.so"
     executable.export_library(str(library))
     tuned = TunedModel(loaded, shares, target, library, [], False,

@@ -70,6 +70,17 @@ def test_run_uses_the_exact_share_and_matches_onnxruntime(tuned_mlp: TunedDataba
                                rtol=1e-4, atol=1e-4)
 
 
+def test_cpu_kernels_read_their_weights_prepacked(tuned_mlp: TunedDatabase) -> None:
+    """Each tuned CPU kernel lays its weights out for itself (a layout rewrite in its trace,
+    stored and read back); the compiled model packs them once and still matches."""
+    model = load("zoo:mlp", target="cpu", share=100, db=tuned_mlp.url)
+    traces = [json.loads(s.lookup.record.trace_json) for s in model.sources]
+    assert all(any(inst[0] == "TransformLayout" for inst in trace[0]) for trace in traces)
+    inputs = sample_inputs(model.model)
+    np.testing.assert_allclose(model(*inputs)[0], reference_outputs(model.model, inputs)[0],
+                               rtol=1e-4, atol=1e-4)
+
+
 def test_untuned_share_falls_back_to_the_nearest(tuned_mlp: TunedDatabase) -> None:
     model = load("zoo:mlp", target="cpu", share=75, db=tuned_mlp.url)
     assert {(s.lookup.choice.rule, s.lookup.choice.chosen_percent) for s in model.sources} == {

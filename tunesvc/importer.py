@@ -1,8 +1,10 @@
 """From a loaded model to TVM: a Relax module, then MetaSchedule tuning tasks.
 
-Tasks are extracted after the same legalize/fuse passes that
-`ms.relax_integration.compile_relax` runs before it applies a database, so the workload a
-task is tuned as is exactly the workload the compiler later looks up.
+Tasks are extracted after the same legalize/fuse passes that `tunesvc.compiler` runs
+before it applies a database, so the workload a task is tuned as is exactly the workload
+the compiler later looks up. On CPU targets the fused functions also say which of their
+inputs are constant weights (`layout_free_buffers`): MetaSchedule may then choose a
+blocked layout for them, which the compiler applies once at compile time.
 """
 
 from __future__ import annotations
@@ -32,8 +34,13 @@ def to_relax(model: LoadedModel) -> IRModule:
     return relax.transform.DecomposeOpsForInference()(mod)
 
 
+def prepacks_weights(target: Target) -> bool:
+    """Whether kernels for `target` may read weights in a layout of their choosing."""
+    return target.kind.name == "llvm"
+
+
 def fuse_passes(target: Target) -> tvm.transform.Pass:
-    """The passes compile_relax runs before applying a database (same order)."""
+    """The passes run before tasks are extracted and before a database is applied."""
     try:
         dispatch = list(relax_pipeline.library_dispatch_passes(target))
     except (ValueError, AttributeError):
@@ -45,6 +52,7 @@ def fuse_passes(target: Target) -> tvm.transform.Pass:
         relax.transform.FoldConstant(),
         relax.transform.FuseOps(),
         relax.transform.FuseTIR(),
+        *([relax.transform.AttachAttrLayoutFreeBuffers()] if prepacks_weights(target) else []),
     ])
 
 

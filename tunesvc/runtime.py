@@ -26,6 +26,7 @@ from schedules_db import Lookup, Store, best_record, untuned_lookup
 from schedules_db.inventory import workloads_by_other_target
 from schedules_db.ms_adapter import slice_key_for, to_tuning_record
 from schedules_db.targetkey import target_json
+from tunesvc.compiler import PIPELINE_VERSION, compile_with_database
 from tunesvc.config import compiled_dir, resolve_db_url
 from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.models import LoadedModel, Shape, load_model
@@ -178,8 +179,8 @@ def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> 
     path = compiled_dir() / f"{_cache_key(compiled.model, compiled.target, sources)}.so"
     if path.exists():
         return path, True
-    executable = ms.relax_integration.compile_relax(
-        _selected_database(compiled.tasks, sources), compiled.mod, compiled.target, None)
+    executable = compile_with_database(compiled.mod, compiled.target,
+                                       _selected_database(compiled.tasks, sources))
     path.parent.mkdir(parents=True, exist_ok=True)
     # Export next to the final name, then rename: a crash never leaves half a library.
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
@@ -191,7 +192,8 @@ def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> 
 
 def _cache_key(model: LoadedModel, target: Target, sources: list[OperatorSource]) -> str:
     records = sorted(s.lookup.record.id for s in sources if s.lookup.record is not None)
-    text = "|".join([tvm.__version__, model.fingerprint, target_json(target), repr(records)])
+    text = "|".join([tvm.__version__, PIPELINE_VERSION, model.fingerprint,
+                     target_json(target), repr(records)])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
