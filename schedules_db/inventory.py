@@ -6,14 +6,15 @@ Read-only; every statement goes through `Store.session`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from schedules_db.records import SliceSummary, StoreStats
+from schedules_db.records import SliceKey, SliceSummary, StoreStats
 from schedules_db.schema import ShareRow, TargetRow, TuningRecordRow, WorkloadRow
-from schedules_db.store import Store
+from schedules_db.store import Store, slice_query
 
 
 def workloads_by_other_target(store: Store, shashes: Iterable[str], target_kind: str,
@@ -85,3 +86,16 @@ def summaries(store: Store) -> list[SliceSummary]:
 
 def _count(session: Session, column: Any, *where: Any) -> int:
     return int(session.scalar(select(func.count(column)).where(*where)) or 0)
+
+
+def record_timeline(store: Store, key: SliceKey,
+                    shashes: Iterable[str]) -> list[tuple[datetime, str, float | None]]:
+    """(when, workload, mean run time or None if it failed) of every record of these
+    workloads in slice `key`, in the order they were measured."""
+    stmt = (slice_query(key, None)
+            .where(WorkloadRow.shash.in_(sorted(set(shashes))))
+            .order_by(TuningRecordRow.created_at, TuningRecordRow.id)
+            .with_only_columns(TuningRecordRow.created_at, WorkloadRow.shash,
+                               TuningRecordRow.mean_run_sec))
+    with store.session() as session:
+        return [(when, shash, sec) for when, shash, sec in session.execute(stmt)]

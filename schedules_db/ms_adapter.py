@@ -31,6 +31,11 @@ def workload_shash(mod: IRModule) -> str:
     return str(tvm_ffi.structural_hash(mod))
 
 
+def workload_json(mod: IRModule) -> str:
+    """The workload as stored: MetaSchedule's JSON of the module."""
+    return json.dumps(Workload(mod).as_json()[1])
+
+
 def record_as_json(record: TuningRecord) -> list[Any]:
     """`TuningRecord.as_json()`, also for traces that change a buffer's layout: their
     index maps are written as TVM JSON strings, which `TuningRecord.from_json` reads back."""

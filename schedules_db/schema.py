@@ -105,3 +105,29 @@ class SliceCompletionRow(Base):
     trials_budget: Mapped[int] = mapped_column(Integer)
     default_run_sec: Mapped[float | None] = mapped_column(Float, nullable=True)
     completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class ModelRow(Base):
+    """A model as tuned: its name (zoo name or file path) and fingerprint (graph, weights
+    and input shapes), so one file at two input shapes is two models."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("fingerprint", name="uq_model_fingerprint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(1024), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class ModelTaskRow(Base):
+    """A workload a model uses: the model's name for the task and how often it runs."""
+
+    __tablename__ = "model_tasks"
+    __table_args__ = (UniqueConstraint("model_id", "workload_id", name="uq_model_task"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"))
+    task_name: Mapped[str] = mapped_column(String(512))
+    uses: Mapped[int] = mapped_column(Integer)

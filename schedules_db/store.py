@@ -75,14 +75,14 @@ class Store:
     def ensure_workload(self, shash: str, mod_json: str) -> None:
         def insert_if_missing() -> None:
             with self.session() as session:
-                if _workload_id(session, shash) is None:
+                if workload_id_of(session, shash) is None:
                     session.add(WorkloadRow(shash=shash, mod_json=mod_json))
 
-        _retry_once_on_conflict(insert_if_missing)
+        retry_once_on_conflict(insert_if_missing)
 
     def has_workload(self, shash: str) -> bool:
         with self.session() as session:
-            return _workload_id(session, shash) is not None
+            return workload_id_of(session, shash) is not None
 
     def workload_mod_json(self, shash: str) -> str | None:
         with self.session() as session:
@@ -92,11 +92,11 @@ class Store:
     # --- records --------------------------------------------------------------------------
     def add_record(self, key: SliceKey, record: NewRecord) -> int:
         """Commit one record to slice `key`; the workload must have been ensured first."""
-        return _retry_once_on_conflict(lambda: self._insert_record(key, record))
+        return retry_once_on_conflict(lambda: self._insert_record(key, record))
 
     def _insert_record(self, key: SliceKey, record: NewRecord) -> int:
         with self.session() as session:
-            workload_id = _workload_id(session, record.workload_shash)
+            workload_id = workload_id_of(session, record.workload_shash)
             if workload_id is None:
                 raise KeyError(f"workload {record.workload_shash} was never committed")
             row = TuningRecordRow(
@@ -143,7 +143,7 @@ class Store:
                                                share_id=ids[2], trials_budget=trials_budget,
                                                default_run_sec=default_run_sec))
 
-        _retry_once_on_conflict(write)
+        retry_once_on_conflict(write)
 
     def delete_records(self, key: SliceKey, shash: str) -> int:
         """Remove one workload's records from the slice; returns how many were removed."""
@@ -153,7 +153,7 @@ class Store:
             doomed = list(session.scalars(ids))
             if doomed:
                 session.execute(delete(TuningRecordRow).where(TuningRecordRow.id.in_(doomed)))
-            workload_id = _workload_id(session, shash)
+            workload_id = workload_id_of(session, shash)
             if workload_id is not None:
                 slice_ids = (workload_id, _target_id(session, key), _share_id(session, key))
                 session.execute(delete(SliceCompletionRow).where(*completion_of(slice_ids)))
@@ -181,7 +181,7 @@ class Store:
         with self.session() as session:
             return sorted(session.scalars(stmt))
 
-def _retry_once_on_conflict(write: Callable[[], T]) -> T:
+def retry_once_on_conflict(write: Callable[[], T]) -> T:
     # Two workers may create the same workload/target/share row at once; the loser's
     # transaction is rolled back whole, and on the retry the row exists. A connection
     # lost mid-write (a server restart) is retried once too: the engine reconnects.
@@ -196,7 +196,7 @@ def _retry_once_on_conflict(write: Callable[[], T]) -> T:
 
 
 def slice_ids(session: Session, key: SliceKey, shash: str) -> tuple[int, int, int]:
-    workload_id = _workload_id(session, shash)
+    workload_id = workload_id_of(session, shash)
     if workload_id is None:
         raise KeyError(f"workload {shash} was never committed")
     return workload_id, _target_id(session, key), _share_id(session, key)
@@ -207,7 +207,7 @@ def completion_of(ids: tuple[int, int, int]) -> tuple[Any, ...]:
             SliceCompletionRow.share_id == ids[2])
 
 
-def _workload_id(session: Session, shash: str) -> int | None:
+def workload_id_of(session: Session, shash: str) -> int | None:
     return session.scalar(select(WorkloadRow.id).where(WorkloadRow.shash == shash))
 
 

@@ -134,7 +134,8 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
     from tunesvc.compiler import compile_with_database
     from tunesvc.importer import fuse_passes, to_relax
     from tunesvc.models import load_model
-    from tunesvc.reference import onnxruntime_latency, sample_inputs
+    from tunesvc.inputs import sample_inputs
+    from tunesvc.reference import onnxruntime_latency
     from tunesvc.runtime import CompileInput, TunedModel
     from tunesvc.targets import TargetSpec
     from workers.shares import Share

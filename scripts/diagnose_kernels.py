@@ -21,7 +21,7 @@ def in_model_times(model: str, db: str, share: int, runs: int = 5) -> dict[str, 
     import tvm
     from tvm import relax
 
-    from tunesvc.reference import sample_inputs
+    from tunesvc.inputs import sample_inputs
     from tunesvc.runtime import load
 
     tuned = load(model, share=share, db=db, hold=True)

@@ -6,8 +6,9 @@ Ray's own output goes to log files under the tunesvc home folder, not the termin
 
 from __future__ import annotations
 
+import json
+
 import logging
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +36,47 @@ class UserErrorGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-def _input_shapes(values: tuple[str, ...]) -> dict[str, Shape]:
+def input_shapes_of(values: tuple[str, ...]) -> dict[str, Shape]:
     return dict(parse_input_shape(value) for value in values)
 
 
-def _per_task(total_trials: int | None, trials_per_task: int | None) -> int:
+def per_task_budget(total_trials: int | None, trials_per_task: int | None) -> int:
     """The per-task budget (without --trials) or cap (with it)."""
     if trials_per_task is not None:
         return trials_per_task
     return total_trials if total_trials is not None else DEFAULT_TRIALS_PER_TASK
 
 
-def _log_file() -> Path:
+def log_file() -> Path:
     return home_dir() / "tunesvc.log"
 
 
+OWN_LOGGERS = ("tunesvc", "workers", "schedules_db", "__main__")
+
+
+class _OwnInfoOnly(logging.Filter):
+    """tunesvc's INFO lines; other libraries' (alembic, TVM, Ray) only from WARNING up,
+    unless verbose."""
+
+    verbose = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (self.verbose or record.levelno >= logging.WARNING
+                or record.name.split(".")[0] in OWN_LOGGERS)
+
+
+_LOG_FILTER = _OwnInfoOnly()
+
+
 def _setup_logging() -> None:
-    logging.basicConfig(filename=_log_file(), level=logging.INFO,
+    logging.basicConfig(filename=log_file(), level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_LOG_FILTER)
+
+
+def set_verbose(on: bool) -> None:
+    _LOG_FILTER.verbose = on
 
 
 db_option = click.option("--db", "db_url", metavar="URL",
@@ -61,6 +85,10 @@ db_option = click.option("--db", "db_url", metavar="URL",
 shape_option = click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:DxD...",
                             help="Fix an input's shape, e.g. input:1x3x224x224 (repeatable). "
                                  "Zoo models take one input named 'input'.")
+inputs_option = click.option(
+    "--inputs", "inputs_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.npz",
+    help="Input arrays by input name (numpy.savez) to run and check the model on "
+         "[default: standard-normal floats, zeros for integer and boolean inputs].")
 target_option = click.option(
     "--target", default="cpu", show_default=True,
     help="cpu (this host's CPU, as LLVM names it), gpu (the first NVIDIA GPU), a TVM target "
@@ -113,83 +141,6 @@ def tune_options(command: Any) -> Any:
 
 
 @cli.command()
-@tune_options
-@click.option("--address", metavar="ADDR", help="Ray cluster to join [env RAY_ADDRESS; "
-                                               "default: start a local Ray].")
-@click.option("--log-dir", type=click.Path(path_type=Path),
-              help="Folder for per-job logs [default: runs/<time> in the tunesvc home].")
-@click.option("--compare/--no-compare", default=True, show_default=True,
-              help="Once tuning ends, run the model at each share (as `tunesvc run`) and "
-                   "time it against TVM's default schedules and onnxruntime on the same cores.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object at the end (progress lines go to stderr).")
-def tune(model: str, target: str, shares: str, total_trials: int | None,
-         trials_per_task: int | None, input_shapes: tuple[str, ...], db_url: str | None,
-         fresh: bool, address: str | None, log_dir: Path | None, compare: bool,
-         as_json: bool) -> None:
-    """Tune MODEL's operators at each share and store the best schedules.
-
-    MODEL is an ONNX file or a built-in zoo model (zoo:mlp, zoo:resnet18, zoo:mobilenet_v2).
-    One job per (operator task, share) runs on share-pinned Ray workers; each measured
-    candidate is committed to the database as it is measured. Progress prints one line per
-    finished job. The table at the end estimates end-to-end latency per share (sum of
-    operator latencies x uses) with tuned kernels and with TVM's default schedules, and
-    gives trials per minute; with --compare (the default) a second table gives the model's
-    measured latency per share beside onnxruntime's on the same cores.
-    """
-    from tunesvc import tuning
-    from tunesvc.report import measured_table, plan_lines, progress_line, share_table, to_json
-    from tunesvc.targets import TargetSpec
-    from workers.logs import output_to_file
-    from workers.shares import parse_shares
-
-    spec = TargetSpec(target)
-    request = tuning.TuneRequest(
-        model=model, target=spec, shares=tuple(parse_shares(shares, spec.share_kind)),
-        trials_per_task=_per_task(total_trials, trials_per_task), db_url=resolve_db_url(db_url),
-        input_shapes=_input_shapes(input_shapes), ray_address=address, log_dir=log_dir,
-        fresh=fresh, total_trials=total_trials)
-    say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
-    with tuning.interruptible(), output_to_file(_log_file()):
-        plan = tuning.prepare(request)
-    for line in plan_lines(plan):
-        say(line)
-    done = 0
-    trials = {share: 0 for share in request.shares}
-
-    def on_result(result: Any) -> None:
-        nonlocal done
-        done += 1
-        trials[result.share] += result.trials_measured
-        say(progress_line(done, plan.jobs_planned, result, trials[result.share],
-                          plan.trials_left.get(result.share)))
-
-    if not plan.has_work:
-        say("Nothing to tune (use --fresh to start over, or a larger budget).")
-    with tuning.interruptible():
-        outcome = tuning.execute(plan, on_result, say=say)
-        measured = []
-        if compare:
-            say("Measuring the model at each share (tuned, TVM default, onnxruntime)...")
-            measured = tuning.measure(plan)
-    if as_json:
-        click.echo(to_json({"summaries": outcome.summaries, "measured": measured,
-                            "results": outcome.results}))
-    else:
-        click.echo("")
-        click.echo(share_table(outcome.summaries))
-        if measured:
-            click.echo("")
-            click.echo(measured_table(measured))
-    failed = [r for r in outcome.results if not r.ok]
-    if failed:
-        causes = Counter(r.error for r in failed).most_common(2)
-        detail = "; ".join(f"{cause} ({count} jobs)" for cause, count in causes)
-        raise click.ClickException(f"{len(failed)} of {len(outcome.results)} jobs failed: "
-                                   f"{detail} (job logs: {plan.log_root})")
-
-
-@cli.command()
 @click.argument("model")
 @target_option
 @click.option("--share", type=int, metavar="P",
@@ -198,12 +149,16 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(1),
               help="Timed runs for the latency figures.")
 @shape_option
+@inputs_option
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--no-reference", is_flag=True,
               help="Skip timing TVM's default schedules and onnxruntime for comparison.")
+@click.option("--export-times", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write every timed call (seconds, per engine) to FILE as JSON.")
 def run(model: str, target: str, share: int | None, runs: int, input_shapes: tuple[str, ...],
-        db_url: str | None, as_json: bool, no_reference: bool) -> None:
+        inputs_file: Path | None, db_url: str | None, as_json: bool, no_reference: bool,
+        export_times: Path | None) -> None:
     """Compile MODEL with the schedules tuned for a share, run it there, check it, and
     compare it with what you would run untuned.
 
@@ -217,18 +172,25 @@ def run(model: str, target: str, share: int | None, runs: int, input_shapes: tup
     from tunesvc.report import run_text, to_json
     from tunesvc.running import run_model
 
-    with _quiet():
+    if export_times is not None and not export_times.parent.is_dir():
+        raise UserError(f"--export-times {export_times}: folder {export_times.parent} does "
+                        f"not exist")
+    with quiet_output():
         report = run_model(model, target, share, resolve_db_url(db_url),
-                           _input_shapes(input_shapes), runs, reference=not no_reference)
+                           input_shapes_of(input_shapes), runs, reference=not no_reference,
+                           inputs_file=inputs_file)
     click.echo(to_json(report) if as_json else run_text(report))
+    if export_times is not None:
+        export_times.write_text(json.dumps({"model": report.model, "share": report.share,
+                                            "seconds": report.comparison.samples()}) + "\n")
     if not report.agreement_ok:
         raise click.ClickException("output does not match the onnxruntime reference")
 
 
-def _quiet() -> Any:
+def quiet_output() -> Any:
     from workers.logs import output_to_file
 
-    return output_to_file(_log_file())
+    return output_to_file(log_file())
 
 
 @cli.command()
@@ -244,7 +206,7 @@ def gpus(as_json: bool) -> None:
 
 # The database and cluster commands register themselves on `cli` (their modules import
 # this one).
-from tunesvc import cli_cluster, cli_db  # noqa: E402,F401
+from tunesvc import cli_cluster, cli_db, cli_deploy, cli_report, cli_tune  # noqa: E402,F401
 
 
 def main() -> None:

@@ -31,6 +31,12 @@ class Comparison:
     speedup_vs_onnxruntime: float | None
     note: str = ""
 
+    def samples(self) -> dict[str, list[float]]:
+        """Every timed call (seconds) per engine measured."""
+        engines = {"tuned": self.tuned, "tvm_default": self.tvm_default,
+                   "onnxruntime": self.onnxruntime}
+        return {name: list(stats.samples_sec) for name, stats in engines.items() if stats}
+
 
 def compare_engines(tuned: TunedModel, inputs: list[np.ndarray], tuned_latency: LatencyStats,
                     runs: int) -> Comparison:

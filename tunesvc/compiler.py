@@ -23,7 +23,7 @@ from tvm.target import Target
 from tunesvc.importer import fuse_passes, prepacks_weights
 
 # Part of every cached library's key: a change to the passes below must change it.
-PIPELINE_VERSION = "prepack-1"
+PIPELINE_VERSION = "nhwc-prepack-1"
 
 
 def compile_with_database(mod: IRModule, target: Target,

@@ -2,12 +2,15 @@
 
 Tasks are extracted after the same legalize/fuse passes that `tunesvc.compiler` runs
 before it applies a database, so the workload a task is tuned as is exactly the workload
-the compiler later looks up. On CPU targets the fused functions also say which of their
-inputs are constant weights (`layout_free_buffers`): MetaSchedule may then choose a
-blocked layout for them, which the compiler applies once at compile time.
+the compiler later looks up. On CPU targets convolutions run channels-last (NHWC), and
+the fused functions say which of their inputs are constant weights
+(`layout_free_buffers`): MetaSchedule may then choose a blocked layout for them, which
+the compiler applies once at compile time.
 """
 
 from __future__ import annotations
+
+import logging
 
 import tvm
 from tvm import relax
@@ -19,6 +22,8 @@ from tvm.target import Target
 
 from schedules_db.ms_adapter import workload_shash
 from tunesvc.errors import UserError
+
+log = logging.getLogger(__name__)
 from tunesvc.models import LoadedModel
 from workers.jobs import TaskSpec
 
@@ -26,17 +31,62 @@ from workers.jobs import TaskSpec
 def to_relax(model: LoadedModel) -> IRModule:
     """Import the ONNX graph with its weights bound as constants."""
     try:
-        mod = from_onnx(model.proto, shape_dict=dict(model.input_shapes),
-                        keep_params_in_input=False)
+        mod = from_onnx(model.for_tvm, shape_dict=dict(model.input_shapes),
+                        dtype_dict=dict(model.input_dtypes), keep_params_in_input=False)
     except Exception as exc:  # the ONNX frontend raises many types for unsupported graphs
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"TVM cannot import {model.source}: {first_line}") from None
+        raise UserError(f"TVM cannot import {model.source}: {_first_line(exc)}") from None
     return relax.transform.DecomposeOpsForInference()(mod)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def prepacks_weights(target: Target) -> bool:
     """Whether kernels for `target` may read weights in a layout of their choosing."""
     return target.kind.name == "llvm"
+
+
+# Transposed convolutions have no channels-last lowering in TVM: they stay NCHW.
+CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "OHWI"],
+                 "relax.nn.conv2d_transpose": ["NCHW", "IOHW"]}
+# What legalized operators are called through (not operators awaiting a lowering).
+LOWERED_FORMS = {"relax.call_tir", "relax.call_dps_packed", "relax.call_pure_packed"}
+
+
+@tvm.transform.module_pass(opt_level=0, name="ChannelsLast")
+def channels_last(mod: IRModule, _ctx: tvm.transform.PassContext) -> IRModule:
+    """Convolutions in NHWC with OHWI weights (CPU): channels innermost, so 1x1 convolutions
+    are plain matrix products and depthwise ones vectorize over channels; elementwise
+    operators between convolutions follow. A model it cannot convert, or whose converted
+    operators TVM could not lower, stays as it is."""
+    try:
+        converted = relax.transform.ConvertLayout(CHANNELS_LAST)(mod)
+        unlowered = _unlowered_ops(converted) - _unlowered_ops(mod)
+    except Exception:  # TVM raises many types; the log keeps the traceback
+        log.warning("convolutions kept in their own layout: conversion failed", exc_info=True)
+        return mod
+    if unlowered:
+        log.warning("convolutions kept in their own layout: TVM cannot lower %s channels-last",
+                    ", ".join(sorted(unlowered)))
+        return mod
+    return converted
+
+
+def _unlowered_ops(mod: IRModule) -> set[str]:
+    """Relax operators LegalizeOps leaves in `mod` (it has no lowering for them)."""
+    found: set[str] = set()
+
+    def visit(expr: relax.Expr) -> None:
+        if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op) \
+                and expr.op.name.startswith("relax.") and expr.op.name not in LOWERED_FORMS:
+            found.add(expr.op.name)
+
+    legalized = relax.transform.LegalizeOps()(mod)
+    for function in legalized.functions.values():
+        if isinstance(function, relax.Function):
+            relax.analysis.post_order_visit(function, visit)
+    return found
 
 
 def fuse_passes(target: Target) -> tvm.transform.Pass:
@@ -47,6 +97,7 @@ def fuse_passes(target: Target) -> tvm.transform.Pass:
         dispatch = []
     return tvm.transform.Sequential([
         *dispatch,
+        *([channels_last] if prepacks_weights(target) else []),
         relax.transform.LegalizeOps(),
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),
@@ -57,10 +108,15 @@ def fuse_passes(target: Target) -> tvm.transform.Pass:
 
 
 def extract_tasks(mod: IRModule, target: Target) -> list[TaskSpec]:
-    """Tuning tasks of `mod`; identical workloads are one task with a weight."""
-    with target, tvm.transform.PassContext(opt_level=3):
-        fused = fuse_passes(target)(mod)
-    extracted = ms.relax_integration.extract_tasks(fused, target)
+    """Tuning tasks of `mod`; identical workloads are one task with a weight. UserError
+    if TVM cannot lower the model to operators (a limit of TVM, not a bug here)."""
+    try:
+        with target, tvm.transform.PassContext(opt_level=3):
+            fused = fuse_passes(target)(mod)
+        extracted = ms.relax_integration.extract_tasks(fused, target)
+    except Exception as exc:  # TVM's passes raise many types; the log keeps the traceback
+        log.exception("lowering to operators failed")
+        raise UserError(f"TVM cannot lower this model to operators: {_first_line(exc)}") from None
     return [
         TaskSpec(task.task_name, workload_shash(task.dispatched[0]), int(task.weight),
                  task.dispatched[0])

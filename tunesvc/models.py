@@ -1,19 +1,23 @@
 """Model sources: an ONNX file or a built-in zoo name, with input shapes fixed.
 
-Every model becomes an ONNX graph with fully static input shapes, so the same graph feeds
-TVM (to tune and compile) and onnxruntime (the reference `tunesvc run` checks against).
+Every model becomes an ONNX graph with fully static input shapes. onnxruntime (the
+reference `tunesvc run` checks against) runs the graph as given; TVM imports it prepared
+(`tunesvc.onnx_prep`: shapes fixed, shape computations folded, recurrent layers unrolled).
+A dimension is dynamic when the file gives no positive size for it (`-1`, `?`, a name);
+`--input-shape` fixes it. A scalar input has no dimensions to fix.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
 
 from tunesvc.errors import UserError
+from tunesvc.onnx_prep import prepare_for_tvm
 from tunesvc.zoo import INPUT_NAME, ZOO
 
 ZOO_PREFIX = "zoo:"
@@ -23,11 +27,21 @@ _SHAPE_RE = re.compile(r"^(?P<name>[^:]+):(?P<dims>\d+(?:x\d+)*)$")
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model ready to import: its ONNX graph and the static shape of every input."""
+    """A model ready to import: its ONNX graph, the static shape and the element type
+    (a NumPy dtype name) of every input, and the graph as TVM imports it."""
 
     source: str
     proto: onnx.ModelProto
     input_shapes: dict[str, Shape]
+    input_dtypes: dict[str, str]
+    for_tvm: onnx.ModelProto = field(compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        """How the database names it: the zoo name, or the file's absolute path."""
+        if self.source.startswith(ZOO_PREFIX):
+            return self.source
+        return str(Path(self.source).resolve())
 
     @property
     def fingerprint(self) -> str:
@@ -67,7 +81,7 @@ def _load_zoo(source: str, shapes: dict[str, Shape]) -> LoadedModel:
     shape = shapes.get(INPUT_NAME, entry.default_shape)
     if len(shape) != len(entry.default_shape):
         raise UserError(f"{source} takes a {len(entry.default_shape)}-d input, got {shape}")
-    return LoadedModel(source, entry.build(shape), {INPUT_NAME: shape})
+    return _loaded(source, entry.build(shape), {INPUT_NAME: shape})
 
 
 def zoo_names() -> list[str]:
@@ -83,7 +97,12 @@ def _load_onnx_file(source: str, shapes: dict[str, Shape]) -> LoadedModel:
         onnx.checker.check_model(proto)
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
         raise UserError(f"{source} is not a valid ONNX model: {_first_line(exc)}") from None
-    return LoadedModel(source, proto, _static_input_shapes(proto, shapes, source))
+    return _loaded(source, proto, _static_input_shapes(proto, shapes, source))
+
+
+def _loaded(source: str, proto: onnx.ModelProto, shapes: dict[str, Shape]) -> LoadedModel:
+    dtypes = {value.name: _dtype(value) for value in _graph_inputs(proto)}
+    return LoadedModel(source, proto, shapes, dtypes, prepare_for_tvm(proto, shapes, source))
 
 
 def _first_line(exc: Exception) -> str:
@@ -107,23 +126,45 @@ def _static_input_shapes(proto: onnx.ModelProto, given: dict[str, Shape],
     return {value.name: _input_shape(value, given.get(value.name), source) for value in inputs}
 
 
+def _declared_dims(value: onnx.ValueInfoProto) -> list[int | None] | None:
+    """Declared sizes, None for a dynamic one; None for an input of unknown rank."""
+    tensor = value.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    return [dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
+            for dim in tensor.shape.dim]
+
+
 def _input_shape(value: onnx.ValueInfoProto, given: Shape | None, source: str) -> Shape:
-    dims = value.type.tensor_type.shape.dim
-    declared = [dim.dim_value if dim.HasField("dim_value") else None for dim in dims]
+    declared = _declared_dims(value)
     if given is None:
-        if None in declared or not declared:
-            raise UserError(
-                f"input {value.name!r} of {source} has dynamic dimensions {_show(declared)}; "
-                f"fix them with --input-shape {value.name}:" + "x".join("1" for _ in declared)
-            )
+        if declared is None or None in declared:
+            raise UserError(f"input {value.name!r} of {source} has dynamic dimensions "
+                            f"{_show(declared)}; fix them with --input-shape "
+                            f"{value.name}:{_suggest(declared)}")
         return tuple(int(d) for d in declared)
-    if declared and len(given) != len(declared):
-        raise UserError(f"input {value.name!r} is {len(declared)}-d, got shape {given}")
-    for want, have in zip(declared, given):
+    if declared is not None and len(given) != len(declared):
+        raise UserError(f"input {value.name!r} of {source} is {len(declared)}-d "
+                        f"({_show(declared)}), got shape {_show(list(given))}")
+    for want, have in zip(declared or [], given):
         if want is not None and want != have:
-            raise UserError(f"input {value.name!r} has fixed shape {_show(declared)}; got {given}")
+            raise UserError(f"input {value.name!r} of {source} has shape {_show(declared)}: "
+                            f"only its dynamic (?) dimensions can change; got {_show(list(given))}")
     return given
 
 
-def _show(dims: list[int | None]) -> str:
-    return "x".join("?" if d is None else str(d) for d in dims)
+def _dtype(value: onnx.ValueInfoProto) -> str:
+    return onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).name
+
+
+def _show(dims: list[int | None] | None) -> str:
+    if dims is None:
+        return "of unknown rank"
+    return "x".join("?" if d is None else str(d) for d in dims) if dims else "(scalar)"
+
+
+def _suggest(dims: list[int | None] | None) -> str:
+    """A shape to start from: the declared sizes, 1 where dynamic (rank unknown: 1x3x224x224)."""
+    if dims is None:
+        return "1x3x224x224"
+    return "x".join("1" if d is None else str(d) for d in dims)

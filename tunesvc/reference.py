@@ -28,11 +28,6 @@ class Agreement:
         return self.max_abs_error <= self.tolerance
 
 
-def sample_inputs(model: LoadedModel, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(shape).astype(np.float32) for shape in model.input_shapes.values()]
-
-
 def reference_outputs(model: LoadedModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
     session = onnxruntime.InferenceSession(model.proto.SerializeToString(),
                                            providers=["CPUExecutionProvider"])

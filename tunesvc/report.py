@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
 from schedules_db import SliceSummary, StoreStats
 from schedules_db.engine import safe_url
+from schedules_db.model_registry import ModelTask
 from tunesvc.comparison import Comparison
 from tunesvc.coordinator import ShareSummary
 from tunesvc.gpus import GpuScan
@@ -106,14 +108,23 @@ def measured_table(measured: list[MeasuredShare]) -> str:
     return tabulate(rows, headers=headers, tablefmt="simple")
 
 
-def records_table(rows: list[SliceSummary]) -> str:
+def records_table(rows: list[SliceSummary], names: dict[str, list[ModelTask]]) -> str:
     table = [
-        [r.workload_shash, json.loads(r.target_key).get("kind"), f"{r.share_kind}:{r.share_percent}%",
+        [r.workload_shash, _task_label(names.get(r.workload_shash, [])),
+         json.loads(r.target_key).get("kind"), f"{r.share_kind}:{r.share_percent}%",
          ms(r.best_run_sec), r.records, r.last_tuned.strftime("%Y-%m-%d %H:%M")]
         for r in rows
     ]
-    headers = ["workload", "target", "share", "best latency", "records", "last tuned"]
+    headers = ["workload", "task", "target", "share", "best latency", "records", "last tuned"]
     return tabulate(table, headers=headers, tablefmt="simple")
+
+
+def _task_label(tasks: list[ModelTask]) -> str:
+    """'model: task', and how many more models use the workload."""
+    if not tasks:
+        return "(unregistered)"
+    first = f"{Path(tasks[0].model).name}: {tasks[0].task_name}"
+    return first + (f" (+{len(tasks) - 1} more)" if len(tasks) > 1 else "")
 
 
 def stats_text(url: str, stats: StoreStats) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from tunesvc.comparison import Comparison, compare_engines, skipped
 from tunesvc.models import Shape
-from tunesvc.reference import compare, reference_outputs, sample_inputs
+from tunesvc.inputs import model_inputs
+from tunesvc.reference import compare, reference_outputs
 from tunesvc.runtime import OtherTargetRecords, TunedModel, load, records_for_other_targets
 from tunesvc.timing import LatencyStats
 from workers.cpu_isa import isa_of
@@ -45,10 +47,11 @@ class RunReport:
 
 
 def run_model(model: str, target: str, share: int | None, db_url: str,
-              input_shapes: dict[str, Shape], runs: int, reference: bool = True) -> RunReport:
+              input_shapes: dict[str, Shape], runs: int, reference: bool = True,
+              inputs_file: Path | None = None) -> RunReport:
     tuned = load(model, target=target, share=share, db=db_url, input_shapes=input_shapes,
                  hold=True)
-    inputs = sample_inputs(tuned.model)
+    inputs = model_inputs(tuned.model, inputs_file)
     agreement = compare(tuned(*inputs), reference_outputs(tuned.model, inputs))
     latency = tuned.benchmark(*inputs, runs=runs)
     comparison = (compare_engines(tuned, inputs, latency, runs) if reference

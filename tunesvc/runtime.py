@@ -16,9 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import tvm
-from tvm import relax
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
@@ -32,7 +30,7 @@ from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.models import LoadedModel, Shape, load_model
 from tunesvc.errors import UserError
 from tunesvc.targets import TargetSpec
-from tunesvc.timing import LatencyStats, time_calls
+from tunesvc.vm_model import VmModel
 from workers.cpu_isa import host_mismatch, isa_of
 from workers.jobs import TaskSpec
 from workers.shares import BACKENDS, Share
@@ -53,41 +51,19 @@ class OperatorSource:
         return self.lookup.record.mean_run_sec if self.lookup.record else None
 
 
-class TunedModel:
+class TunedModel(VmModel):
     """A compiled model: call it with NumPy arrays (one per input, in input order)."""
 
     def __init__(self, model: LoadedModel, share: Share, target: Target,
                  library_path: Path, sources: list[OperatorSource], cache_hit: bool,
                  compiled: CompileInput) -> None:
+        super().__init__(library_path, target.get_target_device_type(), len(model.input_shapes))
         self.model = model
         self.compiled = compiled
         self.share = share
         self.target = target
-        self.library_path = library_path
         self.sources = sources
         self.cache_hit = cache_hit
-        self.device = tvm.device(target.get_target_device_type(), 0)
-        self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(library_path)), self.device)
-
-    def _inputs(self, arrays: tuple[np.ndarray, ...]) -> list[tvm.runtime.Tensor]:
-        if len(arrays) != len(self.model.input_shapes):
-            raise ValueError(f"expected {len(self.model.input_shapes)} inputs, got {len(arrays)}")
-        return [tvm.runtime.tensor(np.ascontiguousarray(a), self.device) for a in arrays]
-
-    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
-        out = self._vm["main"](*self._inputs(arrays))
-        outputs = [out] if isinstance(out, tvm.runtime.Tensor) else list(out)
-        return [o.numpy() for o in outputs]
-
-    def benchmark(self, *arrays: np.ndarray, runs: int = 30) -> LatencyStats:
-        """Latency of `runs` calls, inputs already on the device (see `tunesvc.timing`)."""
-        tensors, main = self._inputs(arrays), self._vm["main"]
-
-        def call() -> None:
-            main(*tensors)
-            self.device.sync()
-
-        return time_calls(call, runs)
 
     def untuned(self) -> TunedModel:
         """The same model at the same share with TVM's default schedules only."""
@@ -179,8 +155,13 @@ def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> 
     path = compiled_dir() / f"{_cache_key(compiled.model, compiled.target, sources)}.so"
     if path.exists():
         return path, True
-    executable = compile_with_database(compiled.mod, compiled.target,
-                                       _selected_database(compiled.tasks, sources))
+    try:
+        executable = compile_with_database(compiled.mod, compiled.target,
+                                           _selected_database(compiled.tasks, sources))
+    except Exception as exc:  # TVM's passes raise many types; the log keeps the traceback
+        log.exception("compiling %s failed", compiled.model.source)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"TVM cannot compile {compiled.model.source}: {first}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     # Export next to the final name, then rename: a crash never leaves half a library.
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
@@ -237,3 +218,9 @@ def records_for_other_targets(tuned: TunedModel, db_url: str) -> list[OtherTarge
                            f"tuned for {isa_of(json.loads(other))}; this run is for {here}")
         for other, count in found.items()
     ]
+
+
+# A library written by `tunesvc compile` loads without the database.
+from tunesvc.deploy import DeployedModel, load_library  # noqa: E402,F401
+
+__all__ = ["DeployedModel", "OperatorSource", "TunedModel", "load", "load_library"]

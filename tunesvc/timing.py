@@ -25,6 +25,7 @@ class LatencyStats:
     mean_sec: float
     min_sec: float
     max_sec: float
+    samples_sec: tuple[float, ...] = ()  # every timed call, in order
 
     @classmethod
     def of(cls, seconds: list[float]) -> LatencyStats:
@@ -33,7 +34,7 @@ class LatencyStats:
             runs=len(seconds), median_sec=float(np.median(values)),
             p90_sec=float(np.percentile(values, 90)), p99_sec=float(np.percentile(values, 99)),
             mean_sec=float(values.mean()), min_sec=float(values.min()),
-            max_sec=float(values.max()),
+            max_sec=float(values.max()), samples_sec=tuple(float(s) for s in seconds),
         )
 
 

@@ -19,7 +19,8 @@ import ray
 from tvm.target import Target
 
 from schedules_db import SliceKey, SliceProgress, Store, StoreError, slice_progress
-from schedules_db.ms_adapter import slice_key_for
+from schedules_db.model_registry import TaskToRegister, register_model
+from schedules_db.ms_adapter import slice_key_for, workload_json
 from schedules_db.targetkey import target_json
 from tunesvc.config import runs_dir
 from tunesvc.coordinator import Dispatcher, ShareSummary, connect_ray, plan_jobs, summarize
@@ -28,6 +29,7 @@ from tunesvc.errors import UserError
 from tunesvc.placement import isa_placement
 from tunesvc.job_sources import BudgetedJobs, JobSource, MakeJob, QueuedJobs
 from tunesvc.importer import extract_tasks, to_relax
+from tunesvc.inputs import read_inputs
 from tunesvc.models import Shape, load_model
 from tunesvc.targets import TargetSpec
 from tunesvc.verdict import MeasuredShare, measure_shares
@@ -52,6 +54,7 @@ class TuneRequest:
     log_dir: Path | None = None
     fresh: bool = False
     total_trials: int | None = None  # a model-level budget per share (`--trials`)
+    inputs_file: Path | None = None  # arrays the model is measured on once tuned
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,16 @@ class TunePlan:
     jobs_planned: int | None = None  # None: a budget decides as results come in
     trials_left: dict[Share, int] = field(default_factory=dict)
     target_jsons: dict[Share, str] = field(default_factory=dict)  # each share's TVM target
+    model_name: str = ""  # as registered in the database (with `fingerprint`)
+    fingerprint: str = ""
+
+    @property
+    def planned_trials(self) -> dict[Share, int | None]:
+        """Trials each share is to measure in this run (at most)."""
+        if self.jobs_planned is None:
+            return dict(self.trials_left)
+        return {source.share: sum(job.search.trials for job in getattr(source, "waiting", []))
+                for source in self.sources}
 
     @property
     def has_work(self) -> bool:
@@ -89,6 +102,8 @@ def prepare(request: TuneRequest) -> TunePlan:
     request.target.require_device()
     targets = _targets_by_share(request)
     model = load_model(request.model, request.input_shapes)
+    if request.inputs_file is not None:
+        read_inputs(request.inputs_file, model)  # a bad file fails now, not after tuning
     tasks = extract_tasks(to_relax(model), next(iter(targets.values())))
     check_database(request.db_url)  # last: a bad model must not even create the file
     log_root = request.log_dir or runs_dir() / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -102,7 +117,8 @@ def prepare(request: TuneRequest) -> TunePlan:
             plan = _fixed_plan(request, tasks, target_jsons, store, log_root, doomed)
         else:
             plan = _budget_plan(request, tasks, target_jsons, store, log_root, doomed)
-        return replace(plan, target_jsons=target_jsons)
+        return replace(plan, target_jsons=target_jsons, model_name=model.name,
+                       fingerprint=model.fingerprint)
     finally:
         store.close()
 
@@ -217,6 +233,7 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
             say: Callable[[str], None] | None = None) -> TuneOutcome:
     """Run every job of the plan on Ray; returns when all have a result. `say` gets what
     a user should see on the way (where workers run, what --fresh deleted)."""
+    _register(plan)
     if not plan.has_work:
         return TuneOutcome(plan, plan.already_tuned, summarize(plan.already_tuned), "no workers")
     plan.log_root.mkdir(parents=True, exist_ok=True)
@@ -233,6 +250,16 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
     results = dispatcher.run(plan.sources, on_result, when_ready=lambda: _forget(plan, say))
     return TuneOutcome(plan, plan.already_tuned + results, summarize(plan.already_tuned + results),
                        ray_description)
+
+
+def _register(plan: TunePlan) -> None:
+    """The database learns which workloads this model uses, under which task names."""
+    tasks = [TaskToRegister(t.shash, workload_json(t.mod), t.name, t.weight) for t in plan.tasks]
+    store = Store(plan.request.db_url)
+    try:
+        register_model(store, plan.model_name, plan.fingerprint, tasks)
+    finally:
+        store.close()
 
 
 @contextmanager
@@ -273,5 +300,7 @@ def measure(plan: TunePlan) -> list[MeasuredShare]:
     request = plan.request
     shape_args = [arg for name, dims in request.input_shapes.items()
                   for arg in ("--input-shape", f"{name}:{'x'.join(map(str, dims))}")]
+    if request.inputs_file is not None:
+        shape_args += ["--inputs", str(request.inputs_file.resolve())]
     return measure_shares(request.model, request.target.name, list(request.shares),
                           request.db_url, shape_args)

@@ -1,0 +1,91 @@
+"""Small ONNX graphs, one per kind of graph that exporters produce and TVM's ONNX import
+cannot take as it is: shape computations, `-1` and named dimensions, scalar and integer
+inputs, recurrent layers, an operator TVM has no converter for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+_rng = np.random.default_rng(7)
+
+
+def _weight(name: str, *shape: int) -> onnx.TensorProto:
+    return numpy_helper.from_array(_rng.standard_normal(shape).astype(np.float32), name)
+
+
+def _save(path: Path, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
+          outputs: list[onnx.ValueInfoProto], weights: list[onnx.TensorProto],
+          opset: int = OPSET) -> Path:
+    graph = helper.make_graph(nodes, path.stem, inputs, outputs, weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _value(name: str, dims: list[int | str | None] | None,
+           elem: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem, dims)
+
+
+def shape_subgraph(path: Path) -> Path:
+    """x [batch, 4, 6] -> Reshape(x, [Shape(x)[0], -1]) -> MatMul: the new shape is
+    computed in the graph (Shape -> Gather -> Unsqueeze -> Concat), as exporters write a
+    flatten; the batch dimension is named."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axes"], ["batch_1d"]),
+        helper.make_node("Concat", ["batch_1d", "minus_one"], ["new_shape"], axis=0),
+        helper.make_node("Reshape", ["x", "new_shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "w"], ["y"]),
+    ]
+    weights = [numpy_helper.from_array(np.array(0, np.int64), "zero"),
+               numpy_helper.from_array(np.array([0], np.int64), "axes"),
+               numpy_helper.from_array(np.array([-1], np.int64), "minus_one"), _weight("w", 24, 5)]
+    return _save(path, nodes, [_value("x", ["batch", 4, 6])], [_value("y", ["batch", 5])],
+                 weights)
+
+
+def minus_one_dim(path: Path) -> Path:
+    """An input declared with -1 (and ?) dimensions: x [-1, 3, ?, ?] -> Relu."""
+    x = _value("x", [1, 3, None, None])
+    x.type.tensor_type.shape.dim[0].dim_value = -1
+    return _save(path, [helper.make_node("Relu", ["x"], ["y"])], [x],
+                 [_value("y", [None, 3, None, None])], [])
+
+
+def scalar_inputs(path: Path) -> Path:
+    """A float scalar (a gain) and an int64 scalar (a sample rate, as audio models take):
+    y = x * gain + Cast(rate)."""
+    nodes = [helper.make_node("Mul", ["x", "gain"], ["scaled"]),
+             helper.make_node("Cast", ["rate"], ["rate_f"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["scaled", "rate_f"], ["y"])]
+    inputs = [_value("x", [2, 3]), _value("gain", []), _value("rate", [], TensorProto.INT64)]
+    return _save(path, nodes, inputs, [_value("y", [2, 3])], [])
+
+
+def recurrent(path: Path, op: str = "LSTM", direction: str = "bidirectional") -> Path:
+    """x [seq 6, batch 1, 8] -> LSTM/GRU (hidden 5) with biases and initial states -> Y."""
+    gates, directions, hidden = {"LSTM": 4, "GRU": 3, "RNN": 1}[op], 2 if direction == \
+        "bidirectional" else 1, 5
+    states = ["h0", "c0"] if op == "LSTM" else ["h0"]
+    node = helper.make_node(op, ["x", "W", "R", "B", "", *states], ["y", "y_h"],
+                            hidden_size=hidden, direction=direction)
+    weights = [_weight("W", directions, gates * hidden, 8),
+               _weight("R", directions, gates * hidden, hidden),
+               _weight("B", directions, 2 * gates * hidden)]
+    inputs = [_value("x", [6, 1, 8])] + [_value(s, [directions, 1, hidden]) for s in states]
+    outputs = [_value("y", [6, directions, 1, hidden]), _value("y_h", [directions, 1, hidden])]
+    return _save(path, [node], inputs, outputs, weights)
+
+
+def unsupported_op(path: Path) -> Path:
+    """x [2, 3, 3] -> Det: an operator TVM's ONNX import has no converter for."""
+    return _save(path, [helper.make_node("Det", ["x"], ["y"], name="det_1")],
+                 [_value("x", [2, 3, 3])], [_value("y", [2])], [])

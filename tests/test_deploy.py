@@ -1,0 +1,69 @@
+"""`tunesvc compile` writes a library and its manifest; a fresh process with no schedule
+database loads it with `load_library` and matches onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import TunedDatabase, tunesvc
+from tunesvc.errors import UserError
+from tunesvc.inputs import sample_inputs
+from tunesvc.models import load_model
+from tunesvc.reference import reference_outputs
+from tunesvc.runtime import load_library
+
+pytestmark = pytest.mark.slow
+
+SERVE = """
+import sys, numpy as np
+from tunesvc.runtime import load_library
+model = load_library(sys.argv[1])
+data = np.load(sys.argv[2])
+outputs = model(*[data[spec.name] for spec in model.manifest.inputs])
+np.save(sys.argv[3], outputs[0])
+"""
+
+
+def test_compiled_library_serves_without_the_database(tuned_mlp: TunedDatabase, tmp_path: Path,
+                                                      tunesvc_env: dict[str, str]) -> None:
+    library = tmp_path / "mlp.so"
+    done = tunesvc("compile", "zoo:mlp", "--share", "50", "-o", str(library),
+                   "--db", tuned_mlp.url, env=tunesvc_env)
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 operators tuned" in done.stdout
+    manifest = json.loads((tmp_path / "mlp.so.json").read_text())
+    assert (manifest["share"], manifest["model"]) == ("cpu:50%", "zoo:mlp")
+    assert all(o["rule"] == "exact" and o["record_id"] for o in manifest["operators"])
+    assert manifest["inputs"] == [{"name": "input", "shape": [8, 64], "dtype": "float32"}]
+
+    model = load_model("zoo:mlp")
+    inputs = sample_inputs(model)
+    np.savez(tmp_path / "in.npz", input=inputs[0])
+    no_db = {**tunesvc_env, "TUNESVC_HOME": str(tmp_path / "empty-home"),
+             "TUNESVC_DB": "postgresql://nobody@127.0.0.1:9/none"}  # would fail if used
+    subprocess.run([sys.executable, "-c", SERVE, str(library), str(tmp_path / "in.npz"),
+                    str(tmp_path / "out.npy")], env=no_db, check=True, timeout=300)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"),
+                               reference_outputs(model, inputs)[0], rtol=1e-4, atol=1e-4)
+    assert not (tmp_path / "empty-home").exists()
+
+
+def test_load_library_needs_its_manifest(tmp_path: Path) -> None:
+    (tmp_path / "lone.so").write_bytes(b"")
+    with pytest.raises(UserError, match="lone.so.json does not exist"):
+        load_library(tmp_path / "lone.so")
+
+
+def test_compile_into_a_missing_folder_fails_in_one_line(tuned_mlp: TunedDatabase, tmp_path: Path,
+                                                         tunesvc_env: dict[str, str]) -> None:
+    out = tmp_path / "nowhere" / "mlp.so"
+    done = tunesvc("compile", "zoo:mlp", "--share", "50", "-o", str(out), "--db", tuned_mlp.url,
+                   env=tunesvc_env)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"Error: -o {out}: folder {out.parent} does not exist"

@@ -1,0 +1,144 @@
+"""A deployable model: the compiled library of a model at one share, with a manifest beside
+it, and loading it back in a serving process that has no schedule database.
+
+`tunesvc compile MODEL --share S -o model.so` writes `model.so` and `model.so.json`; the
+manifest says what the library is (model fingerprint, target, share, inputs) and which
+record served each operator. `load_library("model.so")` needs only TVM and the two files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import tvm
+
+from tunesvc.errors import UserError
+from tunesvc.vm_model import VmModel
+
+if TYPE_CHECKING:
+    from tunesvc.runtime import TunedModel
+
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    shape: list[int]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class OperatorSpec:
+    """One operator task and the schedule it was compiled with (record None: TVM's default)."""
+
+    task: str
+    uses: int
+    rule: str  # exact, nearest, none
+    share_percent: int | None
+    record_id: int | None
+    workload_shash: str
+    tuned_run_sec: float | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format: int
+    model: str
+    fingerprint: str
+    target: dict
+    device_type: int
+    share: str
+    share_percent: int
+    tvm_version: str
+    created_at: str
+    inputs: list[InputSpec]
+    operators: list[OperatorSpec]
+
+    @classmethod
+    def of(cls, tuned: TunedModel) -> Manifest:
+        model = tuned.model
+        return cls(
+            format=MANIFEST_FORMAT, model=model.source, fingerprint=model.fingerprint,
+            target=json.loads(str(tuned.target)),
+            device_type=int(tuned.target.get_target_device_type()), share=tuned.share.label,
+            share_percent=tuned.share.percent, tvm_version=tvm.__version__,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            inputs=[InputSpec(name, list(shape), model.input_dtypes[name])
+                    for name, shape in model.input_shapes.items()],
+            operators=[OperatorSpec(
+                s.task_name, s.weight, s.lookup.choice.rule, s.lookup.choice.chosen_percent,
+                s.lookup.record.id if s.lookup.record else None, s.lookup.workload_shash,
+                s.tuned_run_sec) for s in tuned.sources],
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        data = json.loads(path.read_text())
+        if data.get("format") != MANIFEST_FORMAT:
+            raise UserError(f"{path}: manifest format {data.get('format')!r} is not "
+                            f"{MANIFEST_FORMAT}; compile the model again")
+        data["inputs"] = [InputSpec(**i) for i in data["inputs"]]
+        data["operators"] = [OperatorSpec(**o) for o in data["operators"]]
+        return cls(**data)
+
+    @property
+    def tuned_operators(self) -> int:
+        return sum(1 for o in self.operators if o.record_id is not None)
+
+
+def manifest_path(library: Path) -> Path:
+    return library.with_name(library.name + ".json")
+
+
+def write_library(tuned: TunedModel, out: Path) -> Manifest:
+    """Copy `tuned`'s library to `out` and write its manifest beside it; each file appears
+    whole (written next to it, then renamed) or not at all."""
+    check_output(out)
+    manifest = Manifest.of(tuned)
+    _write_whole(out, lambda tmp: shutil.copyfile(tuned.library_path, tmp))
+    _write_whole(manifest_path(out),
+                 lambda tmp: tmp.write_text(json.dumps(asdict(manifest), indent=2) + "\n"))
+    return manifest
+
+
+def check_output(out: Path) -> None:
+    if not out.parent.is_dir():
+        raise UserError(f"-o {out}: folder {out.parent} does not exist")
+
+
+def _write_whole(path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory(dir=path.parent) as staging:
+        staged = Path(staging) / path.name
+        write(staged)
+        os.replace(staged, path)
+
+
+class DeployedModel(VmModel):
+    """A library written by `tunesvc compile`: call it with one NumPy array per input,
+    in `manifest.inputs` order."""
+
+    def __init__(self, library: Path, manifest: Manifest) -> None:
+        super().__init__(library, manifest.device_type, len(manifest.inputs))
+        self.manifest = manifest
+
+
+def load_library(path: str | Path) -> DeployedModel:
+    """Load a library written by `tunesvc compile` (and its manifest); no database needed."""
+    library = Path(path)
+    manifest_file = manifest_path(library)
+    for needed in (library, manifest_file):
+        if not needed.is_file():
+            raise UserError(f"{needed} does not exist (write both files with `tunesvc compile`)")
+    manifest = Manifest.read(manifest_file)
+    if manifest.tvm_version != tvm.__version__:
+        raise UserError(f"{library} was compiled with TVM {manifest.tvm_version}; this is "
+                        f"TVM {tvm.__version__}: compile it again")
+    return DeployedModel(library, manifest)

@@ -1,0 +1,102 @@
+"""The figures `tunesvc report` draws, gathered from the database and from measuring.
+
+Three series per model: end-to-end latency at each share (tuned, TVM default and
+onnxruntime, each share measured as `tunesvc run` measures it, in a fresh process held to
+the share); the model's latency estimated from the best kernels found so far, against
+trials and against time since the share's first record (from record timestamps; a pause
+between two tuning runs shows as a gap); and, per operator and share, where its schedule
+comes from under the lookup rule and how long it takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schedules_db import Store
+from schedules_db.inventory import record_timeline, summaries
+from schedules_db.ms_adapter import slice_key_for
+from tunesvc.importer import extract_tasks, to_relax
+from tunesvc.models import Shape, load_model
+from tunesvc.runtime import choose_records
+from tunesvc.targets import TargetSpec
+from tunesvc.verdict import MeasuredShare, measure_shares
+from workers.jobs import TaskSpec
+from workers.shares import Share
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    trials: int
+    minutes: float
+    estimated_ms: float
+
+
+@dataclass(frozen=True)
+class OperatorRow:
+    task: str
+    uses: int
+    share: str
+    rule: str  # exact, nearest, none
+    from_percent: int | None
+    tuned_ms: float | None
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    model: str
+    target: str
+    shares: list[str]
+    latency: list[MeasuredShare]
+    curves: dict[str, list[CurvePoint]]
+    operators: list[OperatorRow]
+
+
+def gather(model: str, target: str, percents: list[int] | None, db_url: str,
+           input_shapes: dict[str, Shape], measure: bool = True) -> ModelReport:
+    """Everything the report shows; `measure=False` skips the end-to-end measurements."""
+    spec = TargetSpec(target)
+    tasks = extract_tasks(to_relax(load_model(model, input_shapes)),
+                          spec.for_share(Share(spec.share_kind, 100)))
+    store = Store(db_url)
+    try:
+        shares = [Share(spec.share_kind, p) for p in (percents or _tuned_percents(store, tasks))]
+        curves = {s.label: _curve(store, spec, s, tasks) for s in shares}
+    finally:
+        store.close()
+    operators = [row for s in shares for row in _operators(spec, s, tasks, db_url)]
+    shape_args = [arg for name, dims in input_shapes.items()
+                  for arg in ("--input-shape", f"{name}:{'x'.join(map(str, dims))}")]
+    latency = measure_shares(model, target, shares, db_url, shape_args) if measure else []
+    return ModelReport(model, target, [s.label for s in shares], latency, curves, operators)
+
+
+def _tuned_percents(store: Store, tasks: list[TaskSpec]) -> list[int]:
+    mine = {t.shash for t in tasks}
+    return sorted({r.share_percent for r in summaries(store) if r.workload_shash in mine})
+
+
+def _curve(store: Store, spec: TargetSpec, share: Share,
+           tasks: list[TaskSpec]) -> list[CurvePoint]:
+    """Estimated model latency after each record, once every task has a measured kernel."""
+    key = slice_key_for(spec.for_share(share), share.kind, share.percent)
+    uses = {t.shash: t.weight for t in tasks}
+    timeline = record_timeline(store, key, uses)
+    best: dict[str, float] = {}
+    points: list[CurvePoint] = []
+    for count, (when, shash, sec) in enumerate(timeline, start=1):
+        if sec is not None and sec < best.get(shash, float("inf")):
+            best[shash] = sec
+        if len(best) == len(uses):
+            minutes = (when - timeline[0][0]).total_seconds() / 60
+            total = sum(best[s] * n for s, n in uses.items()) * 1e3
+            points.append(CurvePoint(count, round(minutes, 3), total))
+    return points
+
+
+def _operators(spec: TargetSpec, share: Share, tasks: list[TaskSpec],
+               db_url: str) -> list[OperatorRow]:
+    sources = choose_records(tasks, spec.for_share(share), share, db_url)
+    return [OperatorRow(s.task_name, s.weight, share.label, s.lookup.choice.rule,
+                        s.lookup.choice.chosen_percent,
+                        s.tuned_run_sec * 1e3 if s.tuned_run_sec else None)
+            for s in sources]
