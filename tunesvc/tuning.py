@@ -19,8 +19,7 @@ import ray
 from tvm.target import Target
 
 from schedules_db import SliceKey, SliceProgress, Store, StoreError, slice_progress
-from schedules_db.model_registry import TaskToRegister, register_model
-from schedules_db.ms_adapter import slice_key_for, workload_json
+from schedules_db.ms_adapter import slice_key_for
 from schedules_db.targetkey import target_json
 from tunesvc.config import runs_dir
 from tunesvc.coordinator import Dispatcher, ShareSummary, connect_ray, plan_jobs, summarize
@@ -30,6 +29,7 @@ from tunesvc.placement import isa_placement
 from tunesvc.job_sources import BudgetedJobs, JobSource, MakeJob, QueuedJobs
 from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.inputs import read_inputs
+from tunesvc.registration import register_tasks
 from tunesvc.models import Shape, load_model
 from tunesvc.targets import TargetSpec
 from tunesvc.verdict import MeasuredShare, measure_shares
@@ -233,7 +233,7 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
             say: Callable[[str], None] | None = None) -> TuneOutcome:
     """Run every job of the plan on Ray; returns when all have a result. `say` gets what
     a user should see on the way (where workers run, what --fresh deleted)."""
-    _register(plan)
+    register_tasks(plan.request.db_url, plan.model_name, plan.fingerprint, plan.tasks)
     if not plan.has_work:
         return TuneOutcome(plan, plan.already_tuned, summarize(plan.already_tuned), "no workers")
     plan.log_root.mkdir(parents=True, exist_ok=True)
@@ -250,16 +250,6 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
     results = dispatcher.run(plan.sources, on_result, when_ready=lambda: _forget(plan, say))
     return TuneOutcome(plan, plan.already_tuned + results, summarize(plan.already_tuned + results),
                        ray_description)
-
-
-def _register(plan: TunePlan) -> None:
-    """The database learns which workloads this model uses, under which task names."""
-    tasks = [TaskToRegister(t.shash, workload_json(t.mod), t.name, t.weight) for t in plan.tasks]
-    store = Store(plan.request.db_url)
-    try:
-        register_model(store, plan.model_name, plan.fingerprint, tasks)
-    finally:
-        store.close()
 
 
 @contextmanager
