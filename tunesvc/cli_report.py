@@ -34,6 +34,7 @@ def report(model: str, target: str, shares: str | None, out: Path, no_measure: b
     default. report.md summarizes; report.json holds the data.
     """
     from tunesvc.model_report import gather
+    from tunesvc.report import ms
     from tunesvc.report_plots import write_report
 
     percents = [int(p) for p in shares.split(",")] if shares else None
@@ -44,11 +45,8 @@ def report(model: str, target: str, shares: str | None, out: Path, no_measure: b
     for m in data.latency:
         ratio = (f"{m.speedup_vs_onnxruntime:.2f}x vs onnxruntime"
                  if m.speedup_vs_onnxruntime else (m.error or ""))
-        click.echo(f"{m.share.label:<9} tuned {_ms(m.tuned_median_sec)}  default "
-                   f"{_ms(m.default_median_sec)}  onnxruntime {_ms(m.onnxruntime_median_sec)}  "
+        click.echo(f"{m.share.label:<9} tuned {ms(m.tuned_median_sec)}  default "
+                   f"{ms(m.default_median_sec)}  onnxruntime {ms(m.onnxruntime_median_sec)}  "
                    f"{ratio}")
     click.echo(f"Wrote {', '.join(p.name for p in written)} to {out}")
 
-
-def _ms(seconds: float | None) -> str:
-    return "n/a" if seconds is None else f"{seconds * 1e3:.2f} ms"

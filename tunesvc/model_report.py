@@ -19,7 +19,7 @@ from tunesvc.importer import extract_tasks, to_relax
 from tunesvc.models import Shape, load_model
 from tunesvc.runtime import choose_records
 from tunesvc.targets import TargetSpec
-from tunesvc.verdict import MeasuredShare, measure_shares
+from tunesvc.verdict import MeasuredShare, measure_shares, shape_args
 from workers.jobs import TaskSpec
 from workers.shares import Share
 
@@ -64,9 +64,7 @@ def gather(model: str, target: str, percents: list[int] | None, db_url: str,
     finally:
         store.close()
     operators = [row for s in shares for row in _operators(spec, s, tasks, db_url)]
-    shape_args = [arg for name, dims in input_shapes.items()
-                  for arg in ("--input-shape", f"{name}:{'x'.join(map(str, dims))}")]
-    latency = measure_shares(model, target, shares, db_url, shape_args) if measure else []
+    latency = measure_shares(model, target, shares, db_url, shape_args(input_shapes)) if measure else []
     return ModelReport(model, target, [s.label for s in shares], latency, curves, operators)
 
 

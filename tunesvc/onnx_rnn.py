@@ -43,7 +43,6 @@ def _unroll(emitter: Emitter, node: onnx.NodeProto, shapes: dict[str, tuple[int,
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     cell.check(node, attrs, source)
     inputs = list(node.input) + [""] * (8 - len(node.input))
-    _check_sequence_lens(emitter, node, inputs[4], shapes, source)
     x = inputs[0]
     if x not in shapes:
         raise UserError(f"{source}: cannot unroll {node.op_type} node {node.name!r}: the "
@@ -51,6 +50,7 @@ def _unroll(emitter: Emitter, node: onnx.NodeProto, shapes: dict[str, tuple[int,
     layout = int(attrs.get("layout", 0))
     seq_x = emitter.op("Transpose", [x], perm=[1, 0, 2]) if layout else x
     seq_len, batch = (shapes[x][1], shapes[x][0]) if layout else shapes[x][:2]
+    _check_sequence_lens(emitter, node, inputs[4], seq_len, source)
     hidden = int(attrs["hidden_size"])
     direction = attrs.get("direction", b"forward")
     direction = direction.decode() if isinstance(direction, bytes) else direction
@@ -64,8 +64,8 @@ def _unroll(emitter: Emitter, node: onnx.NodeProto, shapes: dict[str, tuple[int,
     _outputs(emitter, node, results, layout)
 
 
-def _check_sequence_lens(emitter: Emitter, node: onnx.NodeProto, name: str,
-                         shapes: dict[str, tuple[int, ...]], source: str) -> None:
+def _check_sequence_lens(emitter: Emitter, node: onnx.NodeProto, name: str, full: int,
+                         source: str) -> None:
     if not name:
         return
     value = emitter.initializer_value(name)
@@ -73,8 +73,6 @@ def _check_sequence_lens(emitter: Emitter, node: onnx.NodeProto, name: str,
         raise UserError(f"{source}: {node.op_type} node {node.name!r} takes sequence lengths "
                         f"at run time ({name!r}); recurrent layers are unrolled at a fixed "
                         f"length, so every sequence must be full length")
-    x = node.input[0]
-    full = shapes[x][1] if any(a.name == "layout" and a.i for a in node.attribute) else shapes[x][0]
     if np.any(value != full):
         raise UserError(f"{source}: {node.op_type} node {node.name!r} has sequence lengths "
                         f"{value.tolist()} shorter than its input ({full} steps)")

@@ -32,7 +32,7 @@ from tunesvc.inputs import read_inputs
 from tunesvc.registration import register_tasks
 from tunesvc.models import Shape, load_model
 from tunesvc.targets import TargetSpec
-from tunesvc.verdict import MeasuredShare, measure_shares
+from tunesvc.verdict import MeasuredShare, measure_shares, shape_args
 from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
 from workers.logs import output_to_file
 from workers.shares import Share, ShareError, machine_cores
@@ -288,9 +288,8 @@ def _forget(plan: TunePlan, say: Callable[[str], None] | None) -> None:
 def measure(plan: TunePlan) -> list[MeasuredShare]:
     """The tuned model run at each share, beside TVM's default and onnxruntime."""
     request = plan.request
-    shape_args = [arg for name, dims in request.input_shapes.items()
-                  for arg in ("--input-shape", f"{name}:{'x'.join(map(str, dims))}")]
+    args = shape_args(request.input_shapes)
     if request.inputs_file is not None:
-        shape_args += ["--inputs", str(request.inputs_file.resolve())]
+        args += ["--inputs", str(request.inputs_file.resolve())]
     return measure_shares(request.model, request.target.name, list(request.shares),
-                          request.db_url, shape_args)
+                          request.db_url, args)

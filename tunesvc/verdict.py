@@ -29,6 +29,12 @@ class MeasuredShare:
     error: str | None = None
 
 
+def shape_args(input_shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """`--input-shape NAME:DxD...` arguments for `tunesvc run`."""
+    return [arg for name, dims in input_shapes.items()
+            for arg in ("--input-shape", f"{name}:{'x'.join(map(str, dims))}")]
+
+
 def measure_shares(model: str, target: str, shares: list[Share], db_url: str,
                    input_args: list[str]) -> list[MeasuredShare]:
     return [_measure(model, target, share, db_url, input_args) for share in shares]
