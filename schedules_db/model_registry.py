@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from schedules_db.records import SliceKey
 from schedules_db.schema import ModelRow, ModelTaskRow, WorkloadRow
 from schedules_db.store import Store, retry_once_on_conflict, workload_id_of
 
@@ -79,4 +80,17 @@ def names_by_workload(store: Store) -> dict[str, list[ModelTask]]:
     found: dict[str, list[ModelTask]] = {}
     for task in model_tasks(store):
         found.setdefault(task.workload_shash, []).append(task)
+    return found
+
+
+def tuned_for_other_models(store: Store, key: SliceKey, shashes: list[str],
+                           model: str) -> dict[str, list[str]]:
+    """Of these workloads, those with records in the slice that other registered models
+    use: workload -> those models' names (a second model reuses what the first tuned)."""
+    names = names_by_workload(store)
+    found: dict[str, list[str]] = {}
+    for shash in shashes:
+        others = sorted({t.model for t in names.get(shash, []) if t.model != model})
+        if others and store.count_records(key, shash) > 0:
+            found[shash] = others
     return found

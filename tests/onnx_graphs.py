@@ -89,3 +89,43 @@ def unsupported_op(path: Path) -> Path:
     """x [2, 3, 3] -> Det: an operator TVM's ONNX import has no converter for."""
     return _save(path, [helper.make_node("Det", ["x"], ["y"], name="det_1")],
                  [_value("x", [2, 3, 3])], [_value("y", [2])], [])
+
+
+def branch_on_scalar(path: Path) -> Path:
+    """y = If(rate == 16000, then: x @ W16 (inside, If(Shape(x)[0] == 2, Relu, Neg)),
+    else: Neg(x @ W8)): the whole graph in branches on a sample-rate scalar, as
+    voice-activity models are exported; the inner branch is decided by the input shape."""
+    inner_then = helper.make_graph([helper.make_node("Relu", ["m16"], ["r"])], "inner_then", [],
+                                   [_value("r", [None, 3])])
+    inner_else = helper.make_graph([helper.make_node("Neg", ["m16"], ["n"])], "inner_else", [],
+                                   [_value("n", [None, 3])])
+    then_nodes = [helper.make_node("MatMul", ["x", "W16"], ["m16"]),
+                  helper.make_node("Shape", ["x"], ["shape"]),
+                  helper.make_node("Gather", ["shape", "zero"], ["rows"], axis=0),
+                  helper.make_node("Equal", ["rows", "two"], ["is_two"]),
+                  helper.make_node("If", ["is_two"], ["t"], then_branch=inner_then,
+                                   else_branch=inner_else)]
+    then_g = helper.make_graph(then_nodes, "then", [], [_value("t", [None, 3])])
+    else_g = helper.make_graph([helper.make_node("MatMul", ["x", "W8"], ["m8"]),
+                                helper.make_node("Neg", ["m8"], ["e"])], "else", [],
+                               [_value("e", [None, 3])])
+    nodes = [helper.make_node("Equal", ["rate", "r16k"], ["is_16k"]),
+             helper.make_node("If", ["is_16k"], ["y"], then_branch=then_g, else_branch=else_g)]
+    weights = [_weight("W16", 4, 3), _weight("W8", 4, 3),
+               numpy_helper.from_array(np.array(16000, np.int64), "r16k"),
+               numpy_helper.from_array(np.array(0, np.int64), "zero"),
+               numpy_helper.from_array(np.array(2, np.int64), "two")]
+    inputs = [_value("x", ["rows", 4]), _value("rate", [], TensorProto.INT64)]
+    return _save(path, nodes, inputs, [_value("y", [None, 3])], weights)
+
+
+def mlp_and_a_layer(path: Path) -> Path:
+    """zoo:mlp's two layers (same shapes, other weights) and a third, 32 -> 16: a second
+    model that shares two workloads with zoo:mlp."""
+    from tunesvc.zoo import INPUT_NAME, GraphBuilder
+
+    g = GraphBuilder(seed=5)
+    hidden = g.relu(g.dense(INPUT_NAME, 64, 128))
+    onnx.save(g.model("mlp_and_a_layer", (8, 64), g.dense(g.dense(hidden, 128, 32), 32, 16),
+                      (8, 16)), str(path))
+    return path

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from schedules_db import Store
 from schedules_db.model_registry import TaskToRegister, names_by_workload, register_model
+from tests import onnx_graphs
 from tests.conftest import SHARES, TRIALS, TunedDatabase, tunesvc
 
 MLP_TASKS = 2
@@ -93,3 +94,22 @@ def test_export_reads_in_stock_tvm_and_imports_back(tuned_mlp: TunedDatabase, tm
     assert [s.lookup.choice.rule for s in model.sources] == ["exact"] * MLP_TASKS
     inputs = sample_inputs(model.model)
     assert abs(model(*inputs)[0] - reference_outputs(model.model, inputs)[0]).max() < 1e-3
+
+
+def test_a_second_model_measures_nothing_for_workloads_already_tuned(
+        tuned_mlp: TunedDatabase, tmp_path: Path, tunesvc_env: dict[str, str]) -> None:
+    copy = tmp_path / "copy.sqlite"
+    shutil.copy(tuned_mlp.url.removeprefix("sqlite:///"), copy)
+    path = onnx_graphs.mlp_and_a_layer(tmp_path / "mlp_and_a_layer.onnx")
+    done = tunesvc("tune", str(path), "--shares", "50", "--trials-per-task", str(TRIALS),
+                   "--no-compare", "--json", "--db", f"sqlite:///{copy}", env=tunesvc_env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["reused"] == [{"share": {"kind": "cpu", "percent": 50}, "tasks": MLP_TASKS,
+                              "models": ["zoo:mlp"]}]
+    measured = sorted(r["trials_measured"] for r in out["results"])
+    assert measured == [0] * MLP_TASKS + [TRIALS]  # only the new layer is tuned
+    plain = tunesvc("tune", str(path), "--shares", "50", "--trials-per-task", str(TRIALS),
+                    "--no-compare", "-q", "--db", f"sqlite:///{copy}", env=tunesvc_env)
+    assert f"cpu:50%: {MLP_TASKS} of {MLP_TASKS + 1} tasks reused, tuned already for " \
+           f"zoo:mlp" in plain.stdout

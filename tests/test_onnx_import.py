@@ -162,3 +162,33 @@ def test_runtime_sequence_lengths_are_refused(tmp_path: Path) -> None:
     onnx.save(onnx.shape_inference.infer_shapes(model), str(path))
     with pytest.raises(UserError, match="takes sequence lengths at run time"):
         load_model(str(path))
+
+
+@pytest.mark.parametrize("rate", ["16000", "8000"])
+def test_a_fixed_scalar_input_decides_the_branches_on_it(rate: str, tmp_path: Path,
+                                                          tunesvc_env: dict[str, str]) -> None:
+    path = onnx_graphs.branch_on_scalar(tmp_path / "m.onnx")
+    model = load_model(str(path), {"x": (2, 4)}, {"rate": rate})
+    assert "If" not in {n.op_type for n in model.for_tvm.graph.node}
+    assert model.input_shapes == {"x": (2, 4)} and model.input_values["rate"] == int(rate)
+    report = _run(path, tunesvc_env, tmp_path, "--input-shape", "x:2x4", "--input-value",
+                  f"rate={rate}")
+    assert report["agreement_ok"] and report["max_abs_error"] <= report["tolerance"]
+
+
+def test_a_branch_on_an_unfixed_input_is_named_with_the_way_out(tmp_path: Path) -> None:
+    path = onnx_graphs.branch_on_scalar(tmp_path / "m.onnx")
+    with pytest.raises(UserError, match=r"no converter for If .*--input-value NAME=VALUE"):
+        load_model(str(path), {"x": (2, 4)})
+
+
+@pytest.mark.parametrize("value, message", [
+    ("nope=1", "has no input named"),
+    ("rate=fast", "not a value of type int64"),
+    ("x=1", "scalar inputs only"),
+])
+def test_bad_input_values_fail_in_one_line(value: str, message: str, tmp_path: Path) -> None:
+    path = onnx_graphs.branch_on_scalar(tmp_path / "m.onnx")
+    name, fixed = value.split("=")
+    with pytest.raises(UserError, match=message):
+        load_model(str(path), {"x": (2, 4)}, {name: fixed})

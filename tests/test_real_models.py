@@ -18,6 +18,7 @@ pytestmark = pytest.mark.cpu
 def test_real_model_runs_and_matches_onnxruntime(model: RealModel, tmp_path: Path,
                                                  tunesvc_env: dict[str, str]) -> None:
     shapes = [arg for shape in model.shapes for arg in ("--input-shape", shape)]
+    shapes += [arg for value in model.values for arg in ("--input-value", value)]
     done = tunesvc("run", str(fetch(model)), *shapes, "--runs", "3", "--json", "--no-reference",
                    "--db", f"sqlite:///{tmp_path / 'db.sqlite'}", env=tunesvc_env)
     assert done.returncode == 0, done.stderr

@@ -14,13 +14,13 @@ from typing import Any
 
 import click
 
+from tunesvc.api import DEFAULT_TRIALS_PER_TASK
 from tunesvc.config import DB_ENV, home_dir, resolve_db_url
 from tunesvc.errors import UserError
-from tunesvc.models import Shape, parse_input_shape, zoo_names
+from tunesvc.models import Shape, parse_input_shape, parse_input_value, zoo_names
 
-DEFAULT_TRIALS_PER_TASK = 32
-MODEL_HELP = ("MODEL is an ONNX file or a built-in model: "
-              + ", ".join(zoo_names()) + ". ")
+MODEL_HELP = ("MODEL is an ONNX file, torch:package.module:factory (the torch extra), "
+              "or a built-in model: " + ", ".join(zoo_names()) + ". ")
 
 
 class UserErrorGroup(click.Group):
@@ -40,11 +40,8 @@ def input_shapes_of(values: tuple[str, ...]) -> dict[str, Shape]:
     return dict(parse_input_shape(value) for value in values)
 
 
-def per_task_budget(total_trials: int | None, trials_per_task: int | None) -> int:
-    """The per-task budget (without --trials) or cap (with it)."""
-    if trials_per_task is not None:
-        return trials_per_task
-    return total_trials if total_trials is not None else DEFAULT_TRIALS_PER_TASK
+def input_values_of(values: tuple[str, ...]) -> dict[str, str]:
+    return dict(parse_input_value(value) for value in values)
 
 
 def log_file() -> Path:
@@ -82,9 +79,18 @@ def set_verbose(on: bool) -> None:
 db_option = click.option("--db", "db_url", metavar="URL",
                          help=f"SQLAlchemy URL of the schedule database [env {DB_ENV}; "
                               "default: an SQLite file in the user data folder].")
-shape_option = click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:DxD...",
-                            help="Fix an input's shape, e.g. input:1x3x224x224 (repeatable). "
-                                 "Zoo models take one input named 'input'.")
+_shape = click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:DxD...",
+                      help="Fix an input's shape, e.g. input:1x3x224x224 (repeatable). "
+                           "Zoo models take one input named 'input'.")
+_value = click.option("--input-value", "input_values", multiple=True, metavar="NAME=VALUE",
+                      help="Fix a scalar input of an ONNX file to a value, e.g. sr=16000 "
+                           "(repeatable): the model is compiled for it, branches on it "
+                           "decided; onnxruntime is fed it.")
+
+
+def shape_option(command: Any) -> Any:
+    """--input-shape and --input-value."""
+    return _shape(_value(command))
 inputs_option = click.option(
     "--inputs", "inputs_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.npz",
     help="Input arrays by input name (numpy.savez) to run and check the model on "
@@ -157,7 +163,7 @@ def tune_options(command: Any) -> Any:
 @click.option("--export-times", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write every timed call (seconds, per engine) to FILE as JSON.")
 def run(model: str, target: str, share: int | None, runs: int, input_shapes: tuple[str, ...],
-        inputs_file: Path | None, db_url: str | None, as_json: bool, no_reference: bool,
+        input_values: tuple[str, ...], inputs_file: Path | None, db_url: str | None, as_json: bool, no_reference: bool,
         export_times: Path | None) -> None:
     """Compile MODEL with the schedules tuned for a share, run it there, check it, and
     compare it with what you would run untuned.
@@ -178,13 +184,13 @@ def run(model: str, target: str, share: int | None, runs: int, input_shapes: tup
     with quiet_output():
         report = run_model(model, target, share, resolve_db_url(db_url),
                            input_shapes_of(input_shapes), runs, reference=not no_reference,
-                           inputs_file=inputs_file)
+                           inputs_file=inputs_file, input_values=input_values_of(input_values))
     click.echo(to_json(report) if as_json else run_text(report))
     if export_times is not None:
         export_times.write_text(json.dumps({"model": report.model, "share": report.share,
                                             "seconds": report.comparison.samples()}) + "\n")
     if not report.agreement_ok:
-        raise click.ClickException("output does not match the onnxruntime reference")
+        raise click.ClickException(f"output does not match the {report.reference_engine} reference")
 
 
 def quiet_output() -> Any:

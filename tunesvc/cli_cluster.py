@@ -17,7 +17,8 @@ from tunesvc.cli import cli, tune_options
                                               "http://HEAD:8265 [env RAY_ADDRESS].")
 def submit(model: str, target: str, shares: str, total_trials: int | None,
            trials_per_task: int | None,
-           input_shapes: tuple[str, ...], db_url: str | None, fresh: bool,
+           input_shapes: tuple[str, ...], input_values: tuple[str, ...], db_url: str | None,
+           fresh: bool,
            address: str | None) -> None:
     """Submit `tunesvc tune MODEL ...` to a Ray cluster as a Ray job; prints the job id.
 
@@ -31,6 +32,7 @@ def submit(model: str, target: str, shares: str, total_trials: int | None,
     options += ["--trials", str(total_trials)] if total_trials is not None else []
     options += ["--trials-per-task", str(trials_per_task)] if trials_per_task is not None else []
     options += [arg for shape in input_shapes for arg in ("--input-shape", shape)]
+    options += [arg for value in input_values for arg in ("--input-value", value)]
     options += ["--db", db_url] if db_url else []
     options += ["--fresh"] if fresh else []
     job_id = cluster.submit(address, cluster.tune_entrypoint(model, options))

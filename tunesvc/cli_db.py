@@ -17,13 +17,14 @@ def db() -> None:
 
 
 def model_name(model: str) -> str:
-    """How the database names a model: a zoo name as given, a file by its absolute path."""
+    """How the database names a model: a zoo or torch: name as given, a file by its
+    absolute path."""
     return str(Path(model).resolve()) if Path(model).is_file() else model
 
 
 model_option = click.option("--model", metavar="MODEL",
-                            help="Only this model's workloads (a zoo name or an ONNX file, "
-                                 "as it was tuned).")
+                            help="Only this model's workloads (a zoo or torch: name or an "
+                                 "ONNX file, as it was tuned).")
 
 
 @db.command("records")
@@ -55,8 +56,8 @@ def db_records(db_url: str | None, model: str | None, as_json: bool) -> None:
 @db.command("delete")
 @db_option
 @click.option("--model", metavar="MODEL", required=True,
-              help="Delete the records of this model's workloads (a zoo name or an ONNX "
-                   "file, as it was tuned).")
+              help="Delete the records of this model's workloads (a zoo or torch: name or "
+                   "an ONNX file, as it was tuned).")
 @click.option("--share", type=click.IntRange(1, 100), metavar="P",
               help="Only the records tuned at this share percent [default: every share].")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting.")

@@ -22,7 +22,8 @@ from tunesvc.config import resolve_db_url
 @shape_option
 @db_option
 def compile_model(model: str, target: str, share: int, output: Path,
-                  input_shapes: tuple[str, ...], db_url: str | None) -> None:
+                  input_shapes: tuple[str, ...], input_values: tuple[str, ...],
+                  db_url: str | None) -> None:
     """Compile MODEL with the schedules tuned for a share into a deployable library.
 
     Writes the library and a manifest (JSON: model fingerprint, target, share, inputs, and
@@ -30,14 +31,15 @@ def compile_model(model: str, target: str, share: int, output: Path,
     `tunesvc.runtime.load_library(PATH)` (TVM only, no schedule database) and calls it with
     NumPy arrays, one per input in manifest order.
     """
-    from tunesvc.cli import input_shapes_of
+    from tunesvc.cli import input_shapes_of, input_values_of
     from tunesvc.deploy import check_output, manifest_path, write_library
     from tunesvc.runtime import load
 
     check_output(output)  # before the minutes of compiling
     with quiet_output():
         tuned = load(model, target=target, share=share, db=resolve_db_url(db_url),
-                     input_shapes=input_shapes_of(input_shapes))
+                     input_shapes=input_shapes_of(input_shapes),
+                     input_values=input_values_of(input_values))
         manifest = write_library(tuned, output)
     click.echo(f"Wrote {output} and {manifest_path(output)}: {model} for {manifest.share}, "
                f"{manifest.tuned_operators} of {len(manifest.operators)} operators tuned "

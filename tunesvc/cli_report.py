@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from tunesvc.cli import cli, db_option, input_shapes_of, quiet_output, shape_option, \
-    target_option
+from tunesvc.cli import (cli, db_option, input_shapes_of, input_values_of, quiet_output,
+                         shape_option, target_option)
 from tunesvc.config import resolve_db_url
 
 
@@ -23,7 +23,8 @@ from tunesvc.config import resolve_db_url
 @shape_option
 @db_option
 def report(model: str, target: str, shares: str | None, out: Path, no_measure: bool,
-           input_shapes: tuple[str, ...], db_url: str | None) -> None:
+           input_shapes: tuple[str, ...], input_values: tuple[str, ...],
+           db_url: str | None) -> None:
     """Plot how MODEL tuned and runs at each share, into a folder.
 
     latency_by_share.png: end-to-end median per share for the tuned model, TVM's default
@@ -40,7 +41,8 @@ def report(model: str, target: str, shares: str | None, out: Path, no_measure: b
     percents = [int(p) for p in shares.split(",")] if shares else None
     with quiet_output():
         data = gather(model, target, percents, resolve_db_url(db_url),
-                      input_shapes_of(input_shapes), measure=not no_measure)
+                      input_shapes_of(input_shapes), measure=not no_measure,
+                      input_values=input_values_of(input_values))
         written = write_report(data, out)
     for m in data.latency:
         ratio = (f"{m.speedup_vs_onnxruntime:.2f}x vs onnxruntime"

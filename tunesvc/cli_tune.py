@@ -10,13 +10,14 @@ import click
 
 from tunesvc.cli import (
     input_shapes_of,
+    input_values_of,
     log_file,
-    per_task_budget,
     set_verbose,
     cli,
     inputs_option,
     tune_options,
 )
+from tunesvc.api import per_task_budget
 from tunesvc.config import resolve_db_url
 from workers.jobs import TuneResult
 
@@ -38,12 +39,15 @@ from workers.jobs import TuneResult
               help="A line per finished job even on a terminal (beside the progress bars), "
                    "and other libraries' INFO logs in tunesvc.log.")
 def tune(model: str, target: str, shares: str, total_trials: int | None,
-         trials_per_task: int | None, input_shapes: tuple[str, ...], db_url: str | None,
+         trials_per_task: int | None, input_shapes: tuple[str, ...],
+         input_values: tuple[str, ...], db_url: str | None,
          fresh: bool, address: str | None, log_dir: Path | None, compare: bool,
          inputs_file: Path | None, as_json: bool, quiet: bool, verbose: bool) -> None:
     """Tune MODEL's operators at each share and store the best schedules.
 
-    MODEL is an ONNX file or a built-in zoo model (zoo:mlp, zoo:resnet18, zoo:mobilenet_v2).
+    MODEL is an ONNX file, a built-in zoo model (zoo:mlp, zoo:resnet18, zoo:mobilenet_v2) or
+    a PyTorch module, torch:package.module:factory (the torch extra; factory() returns the
+    module, or the module and a tuple of example inputs).
     One job per (operator task, share) runs on share-pinned Ray workers; each measured
     candidate is committed to the database as it is measured. On a terminal a bar per
     share shows trials measured, ETA and the model latency estimated from the best kernels
@@ -65,7 +69,8 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
         model=model, target=spec, shares=tuple(parse_shares(shares, spec.share_kind)),
         trials_per_task=per_task_budget(total_trials, trials_per_task), db_url=resolve_db_url(db_url),
         input_shapes=input_shapes_of(input_shapes), ray_address=address, log_dir=log_dir,
-        fresh=fresh, total_trials=total_trials, inputs_file=inputs_file)
+        fresh=fresh, total_trials=total_trials, inputs_file=inputs_file,
+        input_values=input_values_of(input_values))
     stream = sys.stderr if as_json else sys.stdout
     with tuning.interruptible(), output_to_file(log_file()):
         plan = tuning.prepare(request)
@@ -95,7 +100,7 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
             measured = tuning.measure(plan)
     if as_json:
         click.echo(to_json({"summaries": outcome.summaries, "measured": measured,
-                            "results": outcome.results}))
+                            "reused": plan.reused, "results": outcome.results}))
     else:
         click.echo("")
         click.echo(share_table(outcome.summaries))

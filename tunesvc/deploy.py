@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,6 +61,7 @@ class Manifest:
     created_at: str
     inputs: list[InputSpec]
     operators: list[OperatorSpec]
+    fixed_inputs: dict[str, object] = field(default_factory=dict)  # --input-value: compiled in
 
     @classmethod
     def of(cls, tuned: TunedModel) -> Manifest:
@@ -77,6 +78,7 @@ class Manifest:
                 s.task_name, s.weight, s.lookup.choice.rule, s.lookup.choice.chosen_percent,
                 s.lookup.record.id if s.lookup.record else None, s.lookup.workload_shash,
                 s.tuned_run_sec) for s in tuned.sources],
+            fixed_inputs={name: value.tolist() for name, value in model.input_values.items()},
         )
 
     @classmethod

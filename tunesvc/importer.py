@@ -22,18 +22,23 @@ from tvm.target import Target
 
 from schedules_db.ms_adapter import workload_shash
 from tunesvc.errors import UserError
-
-log = logging.getLogger(__name__)
 from tunesvc.models import LoadedModel
 from workers.jobs import TaskSpec
 
+log = logging.getLogger(__name__)
+
 
 def to_relax(model: LoadedModel) -> IRModule:
-    """Import the ONNX graph with its weights bound as constants."""
+    """Import the ONNX graph (or the captured PyTorch module) with its weights bound as
+    constants."""
     try:
-        mod = from_onnx(model.for_tvm, shape_dict=dict(model.input_shapes),
-                        dtype_dict=dict(model.input_dtypes), keep_params_in_input=False)
-    except Exception as exc:  # the ONNX frontend raises many types for unsupported graphs
+        if model.proto is None:
+            mod = model.for_tvm.to_relax()
+        else:
+            mod = from_onnx(model.for_tvm, shape_dict=dict(model.input_shapes),
+                            dtype_dict=dict(model.input_dtypes), keep_params_in_input=False)
+    except Exception as exc:  # the frontends raise many types for unsupported graphs
+        log.exception("importing %s failed", model.source)
         raise UserError(f"TVM cannot import {model.source}: {_first_line(exc)}") from None
     return relax.transform.DecomposeOpsForInference()(mod)
 

@@ -52,10 +52,11 @@ class ModelReport:
 
 
 def gather(model: str, target: str, percents: list[int] | None, db_url: str,
-           input_shapes: dict[str, Shape], measure: bool = True) -> ModelReport:
+           input_shapes: dict[str, Shape], measure: bool = True,
+           input_values: dict[str, str] | None = None) -> ModelReport:
     """Everything the report shows; `measure=False` skips the end-to-end measurements."""
     spec = TargetSpec(target)
-    tasks = extract_tasks(to_relax(load_model(model, input_shapes)),
+    tasks = extract_tasks(to_relax(load_model(model, input_shapes, input_values)),
                           spec.for_share(Share(spec.share_kind, 100)))
     store = Store(db_url)
     try:
@@ -64,7 +65,8 @@ def gather(model: str, target: str, percents: list[int] | None, db_url: str,
     finally:
         store.close()
     operators = [row for s in shares for row in _operators(spec, s, tasks, db_url)]
-    latency = measure_shares(model, target, shares, db_url, shape_args(input_shapes)) if measure else []
+    args = shape_args(input_shapes, input_values)
+    latency = measure_shares(model, target, shares, db_url, args) if measure else []
     return ModelReport(model, target, [s.label for s in shares], latency, curves, operators)
 
 

@@ -1,6 +1,7 @@
-"""Model sources: an ONNX file or a built-in zoo name, with input shapes fixed.
+"""Model sources: an ONNX file, a built-in zoo name or a PyTorch module
+(`tunesvc.torch_models`), with input shapes fixed.
 
-Every model becomes an ONNX graph with fully static input shapes. onnxruntime (the
+ONNX and zoo models become an ONNX graph with fully static input shapes. onnxruntime (the
 reference `tunesvc run` checks against) runs the graph as given; TVM imports it prepared
 (`tunesvc.onnx_prep`: shapes fixed, shape computations folded, recurrent layers unrolled).
 A dimension is dynamic when the file gives no positive size for it (`-1`, `?`, a name);
@@ -13,41 +14,55 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import onnx
 
 from tunesvc.errors import UserError
+from tunesvc.input_values import fixed_values
 from tunesvc.onnx_prep import prepare_for_tvm
 from tunesvc.zoo import INPUT_NAME, ZOO
 
+if TYPE_CHECKING:
+    from tunesvc.torch_models import TorchGraph
+
 ZOO_PREFIX = "zoo:"
+TORCH_PREFIX = "torch:"
 Shape = tuple[int, ...]
 _SHAPE_RE = re.compile(r"^(?P<name>[^:]+):(?P<dims>\d+(?:x\d+)*)$")
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model ready to import: its ONNX graph, the static shape and the element type
-    (a NumPy dtype name) of every input, and the graph as TVM imports it."""
+    """A model ready to import: its ONNX graph as given (None for a PyTorch model), the
+    static shape and the element type (a NumPy dtype name) of every input, and the graph
+    as TVM imports it (a prepared ONNX graph, or a captured PyTorch module)."""
 
     source: str
-    proto: onnx.ModelProto
+    proto: onnx.ModelProto | None
     input_shapes: dict[str, Shape]
     input_dtypes: dict[str, str]
-    for_tvm: onnx.ModelProto = field(compare=False, repr=False)
+    for_tvm: onnx.ModelProto | TorchGraph = field(compare=False, repr=False)
+    # inputs fixed to a value (--input-value): constants in `for_tvm`, fed to onnxruntime
+    input_values: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:
-        """How the database names it: the zoo name, or the file's absolute path."""
-        if self.source.startswith(ZOO_PREFIX):
+        """How the database names it: the zoo or torch: name, or the file's absolute path."""
+        if self.proto is None or self.source.startswith(ZOO_PREFIX):
             return self.source
         return str(Path(self.source).resolve())
 
     @property
     def fingerprint(self) -> str:
         """Identifies graph, weights and shapes: part of every compiled-library cache key."""
+        if self.proto is None:
+            return self.for_tvm.fingerprint
         digest = hashlib.sha256(self.proto.SerializeToString(deterministic=True))
         digest.update(repr(sorted(self.input_shapes.items())).encode())
+        for name, value in sorted(self.input_values.items()):
+            digest.update(f"{name}={value.tolist()!r}".encode())
         return digest.hexdigest()[:24]
 
 
@@ -62,12 +77,28 @@ def parse_input_shape(text: str) -> tuple[str, Shape]:
     return match["name"], dims
 
 
-def load_model(source: str, input_shapes: dict[str, Shape] | None = None) -> LoadedModel:
-    """Load `zoo:NAME` or an ONNX file path, fixing its input shapes."""
+def parse_input_value(text: str) -> tuple[str, str]:
+    """'sr=16000' -> ('sr', '16000')."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip() or not value.strip():
+        raise UserError(f"input value {text!r} is not NAME=VALUE, e.g. sr=16000")
+    return name.strip(), value.strip()
+
+
+def load_model(source: str, input_shapes: dict[str, Shape] | None = None,
+               input_values: dict[str, str] | None = None) -> LoadedModel:
+    """Load `zoo:NAME`, `torch:package.module:factory` or an ONNX file path, fixing its
+    input shapes, and the ONNX file's scalar inputs named in `input_values` to a value."""
     shapes = dict(input_shapes or {})
+    if input_values and source.startswith((ZOO_PREFIX, TORCH_PREFIX)):
+        raise UserError(f"--input-value fixes inputs of ONNX files only, not of {source}")
     if source.startswith(ZOO_PREFIX):
         return _load_zoo(source, shapes)
-    return _load_onnx_file(source, shapes)
+    if source.startswith(TORCH_PREFIX):
+        from tunesvc.torch_models import load_torch_source  # torch only when asked for
+
+        return load_torch_source(source, shapes)
+    return _load_onnx_file(source, shapes, input_values)
 
 
 def _load_zoo(source: str, shapes: dict[str, Shape]) -> LoadedModel:
@@ -88,7 +119,8 @@ def zoo_names() -> list[str]:
     return [ZOO_PREFIX + name for name in ZOO]
 
 
-def _load_onnx_file(source: str, shapes: dict[str, Shape]) -> LoadedModel:
+def _load_onnx_file(source: str, shapes: dict[str, Shape],
+                    given_values: dict[str, str] | None = None) -> LoadedModel:
     path = Path(source)
     if not path.is_file():
         raise UserError(f"model file {source} does not exist (zoo models: {', '.join(zoo_names())})")
@@ -97,12 +129,17 @@ def _load_onnx_file(source: str, shapes: dict[str, Shape]) -> LoadedModel:
         onnx.checker.check_model(proto)
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
         raise UserError(f"{source} is not a valid ONNX model: {_first_line(exc)}") from None
-    return _loaded(source, proto, _static_input_shapes(proto, shapes, source))
+    values = fixed_values(_graph_inputs(proto), given_values or {}, source)
+    return _loaded(source, proto, _static_input_shapes(proto, shapes, source, values), values)
 
 
-def _loaded(source: str, proto: onnx.ModelProto, shapes: dict[str, Shape]) -> LoadedModel:
-    dtypes = {value.name: _dtype(value) for value in _graph_inputs(proto)}
-    return LoadedModel(source, proto, shapes, dtypes, prepare_for_tvm(proto, shapes, source))
+def _loaded(source: str, proto: onnx.ModelProto, shapes: dict[str, Shape],
+            values: dict[str, np.ndarray] | None = None) -> LoadedModel:
+    values = values or {}
+    dtypes = {value.name: _dtype(value) for value in _graph_inputs(proto)
+              if value.name not in values}
+    return LoadedModel(source, proto, shapes, dtypes,
+                       prepare_for_tvm(proto, shapes, source, values), values)
 
 
 def _first_line(exc: Exception) -> str:
@@ -116,9 +153,9 @@ def _graph_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return [value for value in proto.graph.input if value.name not in weights]
 
 
-def _static_input_shapes(proto: onnx.ModelProto, given: dict[str, Shape],
-                         source: str) -> dict[str, Shape]:
-    inputs = _graph_inputs(proto)
+def _static_input_shapes(proto: onnx.ModelProto, given: dict[str, Shape], source: str,
+                         values: dict[str, np.ndarray] | None = None) -> dict[str, Shape]:
+    inputs = [value for value in _graph_inputs(proto) if value.name not in (values or {})]
     unknown = set(given) - {value.name for value in inputs}
     if unknown:
         names = ", ".join(value.name for value in inputs)

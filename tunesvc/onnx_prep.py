@@ -2,8 +2,9 @@
 
 Exporters leave shape computations in graphs (Shape -> Gather -> Concat -> Reshape) that
 TVM's ONNX import cannot follow, and recurrent layers it has no converter for. Before
-import: the input shapes are fixed to the ones the model is loaded at, shapes are inferred
-and constant subgraphs folded (onnxsim), LSTM/GRU/RNN layers are unrolled into operators
+import: the input shapes are fixed to the ones the model is loaded at (and inputs given a
+value become constants), shapes are inferred and constant subgraphs folded (onnxsim),
+`If`s on constant conditions replaced by their branch (`tunesvc.onnx_if`), LSTM/GRU/RNN layers are unrolled into operators
 TVM imports (`tunesvc.onnx_rnn`), and any operator left without a converter is named in
 one line. onnxruntime still runs the graph as given, so every run checks the preparation.
 """
@@ -13,25 +14,29 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import onnx
 
 from tunesvc.errors import UserError
 from tunesvc.onnx_graph import Emitter
+from tunesvc.onnx_if import inline_constant_ifs, with_input_values
 from tunesvc.onnx_rnn import RECURRENT_OPS, unroll_recurrent
 
 log = logging.getLogger(__name__)
 Shape = tuple[int, ...]
 DEFAULT_DOMAINS = ("", "ai.onnx")
+MAX_IF_ROUNDS = 8  # If nesting depth followed
 
 
-def prepare_for_tvm(proto: onnx.ModelProto, shapes: dict[str, Shape],
-                    source: str) -> onnx.ModelProto:
-    """`proto` with `shapes` fixed, constant shape computations folded and recurrent
-    layers unrolled; UserError naming any operator TVM cannot import."""
-    prepared = clips_as_relus(fold_constants(with_input_shapes(proto, shapes), source))
+def prepare_for_tvm(proto: onnx.ModelProto, shapes: dict[str, Shape], source: str,
+                    values: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
+    """`proto` with `shapes` fixed, the inputs in `values` made constants, constant shape
+    computations folded, decided `If`s inlined and recurrent layers unrolled; UserError
+    naming any operator TVM cannot import."""
+    shaped = with_input_shapes(proto, shapes)
+    prepared = clips_as_relus(fold_constants(shaped, source, values, reference=proto))
     if any(node.op_type in RECURRENT_OPS for node in prepared.graph.node):
         prepared = fold_constants(unroll_recurrent(prepared, source), source)
     check_supported(prepared, source)
@@ -52,23 +57,44 @@ def with_input_shapes(proto: onnx.ModelProto, shapes: dict[str, Shape]) -> onnx.
     return model
 
 
-def fold_constants(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
-    """Shapes inferred and constant subgraphs folded, by onnxsim (graph otherwise
-    unchanged), else by onnxslim; a folded graph is used only if onnxruntime computes the
-    same outputs from it as from `model` on made-up inputs. Else shape inference alone."""
+def fold_constants(model: onnx.ModelProto, source: str,
+                   values: dict[str, np.ndarray] | None = None,
+                   reference: onnx.ModelProto | None = None) -> onnx.ModelProto:
+    """Shapes inferred, the inputs in `values` made constants, constant subgraphs folded and
+    decided `If`s inlined, by onnxsim (graph otherwise unchanged), else by onnxslim; a
+    folded graph is used only if onnxruntime computes the same outputs from it as from
+    `reference` (default `model`; fed `values`) on made-up inputs of `model`'s shapes.
+    Else shape inference alone. (The reference is best the graph as exported: fixed
+    shapes can contradict a branch never taken, which onnxruntime then refuses.)"""
     inferred = onnx.shape_inference.infer_shapes(model)  # outputs get their shapes
+    fixed = with_input_values(inferred, values or {})
     for name, fold in (("onnxsim", _onnxsim), ("onnxslim", _onnxslim)):
         try:
             with _quiet():
-                folded = fold(inferred)
-            if _same_outputs(inferred, folded):
+                folded = _folded_and_decided(fold, fixed)
+            feed = {**_made_up_feed(model), **(values or {})}
+            if _same_outputs(reference or model, folded, feed):
                 return folded
             log.warning("%s: %s folded it into a graph that computes something else",
                         source, name)
         except Exception as exc:  # the folders raise many types for graphs they cannot fold
             log.warning("%s: %s could not fold it (%s)", source, name, _first_line(exc))
     log.warning("%s: importing it with shape inference only", source)
-    return inferred
+    return fixed
+
+
+def _folded_and_decided(fold: Callable[[onnx.ModelProto], onnx.ModelProto],
+                        model: onnx.ModelProto) -> onnx.ModelProto:
+    """Fold; inline the `If`s folding decided and fold again, while there are any.
+    (onnxruntime may crash on a graph whose `If` conditions are constants: none is left
+    before it sees the graph.)"""
+    folded = fold(model)
+    for _ in range(MAX_IF_ROUNDS):
+        folded, inlined = inline_constant_ifs(folded)
+        if not inlined:
+            break
+        folded = fold(folded)
+    return folded
 
 
 def _onnxsim(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -83,22 +109,31 @@ def _onnxslim(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnxslim.slim(model)
 
 
-def _same_outputs(original: onnx.ModelProto, folded: onnx.ModelProto) -> bool:
-    import onnxruntime
-
-    feed = {}
+def _made_up_feed(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Inputs for `model` (static shapes): standard-normal floats, zeros otherwise."""
     rng = np.random.default_rng(0)
-    for value in original.graph.input:
+    weights = {t.name for t in model.graph.initializer}
+    feed = {}
+    for value in model.graph.input:
+        if value.name in weights:
+            continue
         tensor = value.type.tensor_type
         shape = [d.dim_value for d in tensor.shape.dim]
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)
         feed[value.name] = (rng.standard_normal(shape).astype(dtype) if dtype.kind == "f"
                             else np.zeros(shape, dtype))
-    feed = {k: v for k, v in feed.items()
-            if k not in {t.name for t in original.graph.initializer}}
+    return feed
+
+
+def _same_outputs(reference: onnx.ModelProto, folded: onnx.ModelProto,
+                  feed: dict[str, np.ndarray]) -> bool:
+    """Whether onnxruntime gives the same outputs for both (each fed the inputs it has)."""
+    import onnxruntime
+
     want, got = (onnxruntime.InferenceSession(m.SerializeToString(),
-                                              providers=["CPUExecutionProvider"]).run(None, feed)
-                 for m in (original, folded))
+                                              providers=["CPUExecutionProvider"])
+                 .run(None, {v.name: feed[v.name] for v in m.graph.input if v.name in feed})
+                 for m in (reference, folded))
     return all(np.allclose(w, g, rtol=1e-4, atol=1e-5, equal_nan=True)
                for w, g in zip(want, got, strict=True))
 
@@ -174,7 +209,9 @@ def check_supported(model: onnx.ModelProto, source: str) -> None:
             missing.setdefault(_op_name(node), node.name or "(unnamed)")
     if missing:
         named = ", ".join(f"{op} (node {node!r})" for op, node in missing.items())
-        raise UserError(f"TVM cannot import {source}: no converter for {named}")
+        hint = ("; an If on an input decides once the input is fixed (--input-value "
+                "NAME=VALUE)" if "If" in missing else "")
+        raise UserError(f"TVM cannot import {source}: no converter for {named}{hint}")
 
 
 def _all_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:

@@ -1,4 +1,5 @@
-"""The engine a user already has: onnxruntime on the same ONNX graph and inputs.
+"""The engine a user already has: onnxruntime on the same ONNX graph and inputs (for a
+PyTorch model: PyTorch itself, `tunesvc.torch_models`).
 
 A run is checked against it (outputs) and compared with it (latency at the same share:
 the same cores, as many intra-op threads as the share has cores).
@@ -28,10 +29,22 @@ class Agreement:
         return self.max_abs_error <= self.tolerance
 
 
+def engine_name(model: LoadedModel) -> str:
+    """What `model`'s outputs are checked against."""
+    return "onnxruntime" if model.proto is not None else "PyTorch"
+
+
 def reference_outputs(model: LoadedModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    if model.proto is None:
+        return model.for_tvm.outputs(inputs)
     session = onnxruntime.InferenceSession(model.proto.SerializeToString(),
                                            providers=["CPUExecutionProvider"])
-    return list(session.run(None, dict(zip(model.input_shapes, inputs))))
+    return list(session.run(None, _feed(model, inputs)))
+
+
+def _feed(model: LoadedModel, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """onnxruntime runs the graph as given: fixed inputs are fed their values."""
+    return {**dict(zip(model.input_shapes, inputs)), **model.input_values}
 
 
 def cpu_session(model: LoadedModel, threads: int) -> onnxruntime.InferenceSession:
@@ -49,7 +62,7 @@ def onnxruntime_latency(model: LoadedModel, inputs: list[np.ndarray], threads: i
                         runs: int) -> LatencyStats:
     """onnxruntime CPU latency with `threads` intra-op threads, timed like TVM's."""
     session = cpu_session(model, threads)
-    feed = dict(zip(model.input_shapes, inputs))
+    feed = _feed(model, inputs)
     return time_calls(lambda: session.run(None, feed), runs)
 
 

@@ -17,7 +17,7 @@ from tunesvc.comparison import Comparison
 from tunesvc.coordinator import ShareSummary
 from tunesvc.gpus import GpuScan
 from tunesvc.running import OperatorReport, RunReport
-from tunesvc.tuning import TunePlan
+from tunesvc.planning import TunePlan
 from tunesvc.verdict import MeasuredShare
 from workers.jobs import TuneResult
 
@@ -59,11 +59,14 @@ def plan_lines(plan: TunePlan) -> list[str]:
         budget = (f"{request.total_trials} trials per share for the model, at most "
                   f"{request.trials_per_task} per task (left to measure: {left})")
     shares = "; ".join(share.backend.describe(share) for share in request.shares)
-    lines = [f"Tuning {request.model}: {len(plan.tasks)} tasks x {len(request.shares)} shares, "
+    lines = [f"Tuning {plan.model_name}: {len(plan.tasks)} tasks x {len(request.shares)} shares, "
              f"{budget}", f"Shares: {shares}", f"Database: {safe_url(request.db_url)}"]
     if plan.records_to_forget:
         lines.append(f"--fresh: {plan.records_to_forget} earlier records of this model will be "
                      "deleted once workers are ready")
+    lines += [f"{r.share.label}: {r.tasks} of {len(plan.tasks)} tasks reused, tuned already "
+              f"for {', '.join(r.models)} (trials go to what is new or under budget)"
+              for r in plan.reused]
     if plan.already_tuned and request.total_trials is None:
         lines.append(f"{len(plan.already_tuned)} task x share slices already hold their trials "
                      f"(skipped); {plan.jobs_planned} jobs to run")
@@ -165,7 +168,7 @@ def run_text(report: RunReport) -> str:
         f"p90 {ms(latency.p90_sec)}, p99 {ms(latency.p99_sec)}, mean {ms(latency.mean_sec)} "
         f"over {latency.runs} runs",
         *comparison_lines(report.comparison),
-        f"output {check} onnxruntime (max abs error {report.max_abs_error:.2e}, "
+        f"output {check} {report.reference_engine} (max abs error {report.max_abs_error:.2e}, "
         f"tolerance {report.tolerance:.2e})",
         f"{tuned} of {len(report.operators)} operators use tuned schedules"
         f" (library {'from cache' if report.cache_hit else 'compiled'}: {report.compiled_library})",
@@ -182,27 +185,27 @@ def comparison_lines(comparison: Comparison) -> list[str]:
     lines = []
     if comparison.tvm_default is not None:
         lines.append(f"  TVM default schedules: median {ms(comparison.tvm_default.median_sec)} "
-                     f"({comparison.tvm_default.runs} runs); tuned is "
-                     f"{_times(comparison.speedup_vs_default)} faster")
+                     f"({comparison.tvm_default.runs} runs); "
+                     f"{_versus(comparison.speedup_vs_default, 'them')}")
     if comparison.onnxruntime is not None:
         lines.append(f"  onnxruntime, {comparison.onnxruntime_threads} threads on the same cores: "
                      f"median {ms(comparison.onnxruntime.median_sec)} "
                      f"({comparison.onnxruntime.runs} runs); {_versus(comparison.speedup_vs_onnxruntime)}")
+    if comparison.pytorch is not None:
+        lines.append(f"  PyTorch, {comparison.onnxruntime_threads} threads on the same cores: "
+                     f"median {ms(comparison.pytorch.median_sec)} ({comparison.pytorch.runs} "
+                     f"runs); {_versus(comparison.speedup_vs_pytorch, 'PyTorch')}")
     if comparison.note:
         lines.append(f"  comparison: {comparison.note}")
     return lines
 
 
-def _times(ratio: float | None) -> str:
-    return "n/a" if ratio is None else f"{ratio:.2f}x"
-
-
-def _versus(speedup: float | None) -> str:
+def _versus(speedup: float | None, engine: str = "onnxruntime") -> str:
     if speedup is None:
         return "no ratio"
     if speedup >= 1:
-        return f"tuned is {speedup:.2f}x faster than onnxruntime"
-    return f"tuned is {1 / speedup:.2f}x SLOWER than onnxruntime"
+        return f"tuned is {speedup:.2f}x faster than {engine}"
+    return f"tuned is {1 / speedup:.2f}x SLOWER than {engine}"
 
 
 def _schedule_source(op: OperatorReport) -> str:

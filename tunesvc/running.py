@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesvc.comparison import Comparison, compare_engines, skipped
-from tunesvc.models import Shape
+from tunesvc.models import LoadedModel, Shape
 from tunesvc.inputs import model_inputs
-from tunesvc.reference import compare, reference_outputs
+from tunesvc.reference import compare, engine_name, reference_outputs
 from tunesvc.runtime import OtherTargetRecords, TunedModel, load, records_for_other_targets
 from tunesvc.timing import LatencyStats
 from workers.cpu_isa import isa_of
@@ -44,13 +44,15 @@ class RunReport:
     cache_hit: bool
     operators: list[OperatorReport]
     records_for_other_targets: list[OtherTargetRecords]
+    reference_engine: str = "onnxruntime"  # what the outputs were checked against
 
 
-def run_model(model: str, target: str, share: int | None, db_url: str,
+def run_model(model: str | LoadedModel, target: str, share: int | None, db_url: str,
               input_shapes: dict[str, Shape], runs: int, reference: bool = True,
-              inputs_file: Path | None = None) -> RunReport:
+              inputs_file: Path | None = None,
+              input_values: dict[str, str] | None = None) -> RunReport:
     tuned = load(model, target=target, share=share, db=db_url, input_shapes=input_shapes,
-                 hold=True)
+                 hold=True, input_values=input_values)
     inputs = model_inputs(tuned.model, inputs_file)
     agreement = compare(tuned(*inputs), reference_outputs(tuned.model, inputs))
     latency = tuned.benchmark(*inputs, runs=runs)
@@ -58,7 +60,7 @@ def run_model(model: str, target: str, share: int | None, db_url: str,
                   else skipped(latency, "skipped (--no-reference)"))
     target_attrs = json.loads(str(tuned.target))
     return RunReport(
-        model=model, target=json.dumps(target_attrs, sort_keys=True), isa=isa_of(target_attrs),
+        model=tuned.model.source, target=json.dumps(target_attrs, sort_keys=True), isa=isa_of(target_attrs),
         share=tuned.share.label, share_detail=tuned.share.backend.describe(tuned.share),
         median_sec=latency.median_sec, p90_sec=latency.p90_sec,
         runs=latency.runs, latency=latency, comparison=comparison,
@@ -66,6 +68,7 @@ def run_model(model: str, target: str, share: int | None, db_url: str,
         agreement_ok=agreement.ok, compiled_library=str(tuned.library_path),
         cache_hit=tuned.cache_hit, operators=_operators(tuned),
         records_for_other_targets=records_for_other_targets(tuned, db_url),
+        reference_engine=engine_name(tuned.model),
     )
 
 

@@ -84,9 +84,12 @@ class CompileInput:
     tasks: list[TaskSpec]
 
 
-def load(model: str, target: str = "cpu", share: int | None = None, db: str | None = None,
-         input_shapes: dict[str, Shape] | None = None, hold: bool = False) -> TunedModel:
-    """Compile `model` (a zoo name or an ONNX path) with the schedules tuned for `share`.
+def load(model: str | LoadedModel, target: str = "cpu", share: int | None = None, db: str | None = None,
+         input_shapes: dict[str, Shape] | None = None, hold: bool = False,
+         input_values: dict[str, str] | None = None) -> TunedModel:
+    """Compile `model` (a zoo name, an ONNX path, `torch:package.module:factory`, or a
+    model already loaded, e.g. by `tunesvc.torch_models.from_module`) with the schedules
+    tuned for `share`.
 
     With `share=None` the share is the one this process runs at: on CPU its cores out of
     the machine's (so a process started under `taskset` on 1 of 2 cores is at 50%), on GPU
@@ -102,7 +105,8 @@ def load(model: str, target: str = "cpu", share: int | None = None, db: str | No
     tvm_target = spec.for_share(resolved)
     check_runs_here(tvm_target)
     _hold_or_warn(resolved, hold)
-    loaded = load_model(model, input_shapes)
+    loaded = (model if isinstance(model, LoadedModel)
+              else load_model(model, input_shapes, input_values))
     mod = to_relax(loaded)
     compiled = CompileInput(loaded, mod, tvm_target, extract_tasks(mod, tvm_target))
     sources = choose_records(compiled.tasks, tvm_target, resolved, resolve_db_url(db))

@@ -29,10 +29,13 @@ class MeasuredShare:
     error: str | None = None
 
 
-def shape_args(input_shapes: dict[str, tuple[int, ...]]) -> list[str]:
-    """`--input-shape NAME:DxD...` arguments for `tunesvc run`."""
-    return [arg for name, dims in input_shapes.items()
-            for arg in ("--input-shape", f"{name}:{'x'.join(map(str, dims))}")]
+def shape_args(input_shapes: dict[str, tuple[int, ...]],
+               input_values: dict[str, str] | None = None) -> list[str]:
+    """`--input-shape NAME:DxD...` and `--input-value NAME=VALUE` arguments for `tunesvc run`."""
+    shapes = [arg for name, dims in input_shapes.items()
+              for arg in ("--input-shape", f"{name}:{'x'.join(map(str, dims))}")]
+    return shapes + [arg for name, value in (input_values or {}).items()
+                     for arg in ("--input-value", f"{name}={value}")]
 
 
 def measure_shares(model: str, target: str, shares: list[Share], db_url: str,
