@@ -71,3 +71,19 @@ def best_record(
     key = SliceKey(target_key, target_kind, share_kind, choice.chosen_percent)
     (record,) = store.top_records(key, shash, limit=1)
     return Lookup(shash, choice, record)
+
+
+def nearest_shares_records(store: Store, key: SliceKey, shash: str,
+                           limit: int) -> list[StoredRecord]:
+    """The fastest records of one workload at the other tuned shares of `key`'s target,
+    nearest share first (ties to the lower share), at most `limit`: where a search at
+    `key`'s share starts when transfer is on."""
+    others = [p for p in store.tuned_shares(key.target_key, key.share_kind, shash)
+              if p != key.share_percent]
+    found: list[StoredRecord] = []
+    for percent in sorted(others, key=lambda p: (abs(p - key.share_percent), p)):
+        other = SliceKey(key.target_key, key.target_kind, key.share_kind, percent)
+        found += store.top_records(other, shash, limit=limit - len(found))
+        if len(found) >= limit:
+            break
+    return found

@@ -47,3 +47,18 @@ def test_best_record_follows_the_rule_per_workload(db_url: str) -> None:
     assert lookup(90, "w1").choice.chosen_percent == 100
     assert lookup(100, "w2").choice.rule == "none"
     assert lookup(100, "w3").record is None
+
+
+def test_transfer_reads_the_nearest_shares_best_first(db_url: str) -> None:
+    from schedules_db.lookup import nearest_shares_records
+
+    store = Store(db_url)
+    at_25 = [_add(store, 25, "w1", s) for s in (3e-3, 1e-3)]
+    at_100 = [_add(store, 100, "w1", s) for s in (2e-3, 4e-3)]
+    _add(store, 50, "w1", 5e-4)  # the share being tuned: never its own seed
+    _add(store, 100, "w1", METASCHEDULE_FAILURE_SEC)  # failed: never a seed
+    key = SliceKey('{"kind": "llvm"}', "llvm", "cpu", 50)
+    # 25% is 25 points from 50%, 100% is 50 away: 25%'s records first, fastest first
+    assert [r.id for r in nearest_shares_records(store, key, "w1", 3)] == \
+        [at_25[1], at_25[0], at_100[0]]
+    assert nearest_shares_records(store, key, "w2", 3) == []

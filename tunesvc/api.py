@@ -31,7 +31,8 @@ def per_task_budget(total_trials: int | None, trials_per_task: int | None) -> in
 def tune(model: str | LoadedModel, shares: str = "100", trials: int | None = None,
          trials_per_task: int | None = None, target: str = "cpu", db: str | None = None,
          input_shapes: dict[str, Shape] | None = None,
-         input_values: dict[str, str] | None = None) -> list[ShareSummary]:
+         input_values: dict[str, str] | None = None,
+         transfer: bool = False) -> list[ShareSummary]:
     """Tune `model` at each share (comma-separated percentages) and store the best
     schedules in `db` (default: the tunesvc home's SQLite file). With `trials`, a
     model-level budget per share, `trials_per_task` capping each task; without it,
@@ -45,6 +46,6 @@ def tune(model: str | LoadedModel, shares: str = "100", trials: int | None = Non
         model=model, target=spec, shares=tuple(parse_shares(shares, spec.share_kind)),
         trials_per_task=per_task_budget(trials, trials_per_task), db_url=resolve_db_url(db),
         input_shapes=dict(input_shapes or {}), total_trials=trials,
-        input_values=dict(input_values or {}))
+        input_values=dict(input_values or {}), transfer=transfer)
     plan = tuning.prepare(request)
     return tuning.execute(plan, lambda _result: None).summaries

@@ -137,6 +137,10 @@ def tune_options(command: Any) -> Any:
                           "missing."),
         shape_option,
         db_option,
+        click.option("--transfer/--no-transfer", default=False, show_default=True,
+                     help="At a share a task was never tuned at, first measure the best "
+                          "schedules of the nearest tuned shares (same workload and "
+                          "target), and search from them."),
         click.option("--fresh", is_flag=True,
                      help="Delete this model's records at these shares first and tune from "
                           "scratch (default: resume)."),

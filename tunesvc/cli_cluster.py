@@ -18,7 +18,7 @@ from tunesvc.cli import cli, tune_options
 def submit(model: str, target: str, shares: str, total_trials: int | None,
            trials_per_task: int | None,
            input_shapes: tuple[str, ...], input_values: tuple[str, ...], db_url: str | None,
-           fresh: bool,
+           transfer: bool, fresh: bool,
            address: str | None) -> None:
     """Submit `tunesvc tune MODEL ...` to a Ray cluster as a Ray job; prints the job id.
 
@@ -35,6 +35,7 @@ def submit(model: str, target: str, shares: str, total_trials: int | None,
     options += [arg for value in input_values for arg in ("--input-value", value)]
     options += ["--db", db_url] if db_url else []
     options += ["--fresh"] if fresh else []
+    options += ["--transfer"] if transfer else []
     job_id = cluster.submit(address, cluster.tune_entrypoint(model, options))
     click.echo(job_id)
     click.echo(f"Follow it with: tunesvc jobs status {job_id} / tunesvc jobs logs {job_id}",

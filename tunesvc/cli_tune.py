@@ -41,7 +41,7 @@ from workers.jobs import TuneResult
 def tune(model: str, target: str, shares: str, total_trials: int | None,
          trials_per_task: int | None, input_shapes: tuple[str, ...],
          input_values: tuple[str, ...], db_url: str | None,
-         fresh: bool, address: str | None, log_dir: Path | None, compare: bool,
+         transfer: bool, fresh: bool, address: str | None, log_dir: Path | None, compare: bool,
          inputs_file: Path | None, as_json: bool, quiet: bool, verbose: bool) -> None:
     """Tune MODEL's operators at each share and store the best schedules.
 
@@ -70,7 +70,7 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
         trials_per_task=per_task_budget(total_trials, trials_per_task), db_url=resolve_db_url(db_url),
         input_shapes=input_shapes_of(input_shapes), ray_address=address, log_dir=log_dir,
         fresh=fresh, total_trials=total_trials, inputs_file=inputs_file,
-        input_values=input_values_of(input_values))
+        input_values=input_values_of(input_values), transfer=transfer)
     stream = sys.stderr if as_json else sys.stdout
     with tuning.interruptible(), output_to_file(log_file()):
         plan = tuning.prepare(request)

@@ -50,6 +50,7 @@ class TuneRequest:
     total_trials: int | None = None  # a model-level budget per share (`--trials`)
     inputs_file: Path | None = None  # arrays the model is measured on once tuned
     input_values: dict[str, str] = field(default_factory=dict)  # --input-value
+    transfer: bool = False  # new slices start from the nearest tuned shares' best
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ def _fixed_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict[
                 store: Store, log_root: Path, doomed: int) -> TunePlan:
     """One job per (task, share) with `--trials-per-task` each."""
     jobs = plan_jobs(tasks, list(request.shares), target_jsons,
-                     SearchConfig(trials=request.trials_per_task), log_root)
+                     SearchConfig(trials=request.trials_per_task, transfer=request.transfer),
+                     log_root)
     pending, done = _split_by_progress(store, jobs, request.fresh)
     sources: list[JobSource] = [QueuedJobs(share, [j for j in pending if j.share == share])
                                 for share in request.shares]
@@ -183,7 +185,8 @@ def _job_maker(request: TuneRequest, share: Share, target_text: str, tasks: list
         folder = log_root / label / f"{index[task.shash]:03d}-{task.name}" / f"job{number:03d}"
         return TuneJob(job_id=f"{label}-{index[task.shash]:03d}-{number}", task=task,
                        share=share, target_json=target_text,
-                       search=SearchConfig(trials=cumulative_trials), log_dir=str(folder))
+                       search=SearchConfig(trials=cumulative_trials, transfer=request.transfer),
+                       log_dir=str(folder))
 
     return make_job
 

@@ -34,6 +34,7 @@ class SearchConfig:
     trials: int
     trials_per_round: int = 16
     population: int | None = None
+    transfer: bool = False  # a new slice starts from the nearest tuned shares' best
 
     @property
     def population_size(self) -> int:

@@ -110,3 +110,20 @@ def measure_module(mod: IRModule, target: Target, builder: ms.builder.Builder,
     if result.error_msg is not None or result.run_secs is None:
         return None
     return mean_run_sec(tuple(float(sec) for sec in result.run_secs))
+
+
+def measure_candidates(candidates: list[ms.MeasureCandidate], target: Target,
+                       builder: ms.builder.Builder,
+                       runner: ms.runner.Runner) -> list[list[float] | None]:
+    """Run seconds of each candidate, measured as MetaSchedule measures a batch; None
+    where the build or the run failed."""
+    built = builder.build([ms.builder.BuilderInput(c.sch.mod, target) for c in candidates])
+    inputs = [(i, ms.runner.RunnerInput(b.artifact_path, device_name(target), c.args_info))
+              for i, (b, c) in enumerate(zip(built, candidates))
+              if b.error_msg is None and b.artifact_path is not None]
+    secs: list[list[float] | None] = [None] * len(candidates)
+    for (i, _), future in zip(inputs, runner.run([item for _, item in inputs])):
+        result = future.result()
+        if result.error_msg is None and result.run_secs is not None:
+            secs[i] = [float(s) for s in result.run_secs]
+    return secs

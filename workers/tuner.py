@@ -28,6 +28,7 @@ from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
 from workers.measure import default_schedule, measure_module
 from workers.search import SkipMeasuredSearch, measured_modules
+from workers.transfer import seed_from_nearest_shares
 from workers.warm import WorkerTools
 
 
@@ -72,6 +73,9 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
     database = SliceDatabase(store, key, worker=worker,
                              before_commit=job.share.backend.commit_guard(job.share))
     workload = database.commit_workload(job.task.mod)
+    if remaining > 0 and job.search.transfer and before.records == 0:
+        remaining -= seed_from_nearest_shares(job, target, database, workload, tools,
+                                              min(remaining, job.search.trials_per_round))
     if remaining > 0:
         earlier = database.records_of(workload)
         context = _tune_context(job, target, tools.cores, measured_modules(r for _, r in earlier))
