@@ -4,6 +4,7 @@ works before a GPU or a big database is at hand. Their figures are not asserted.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,15 +20,17 @@ def test_share_benchmark_on_cpu(tmp_path: Path, tunesvc_env: dict) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / "bench_gpu_shares.py"), "--target", "cpu",
          "--model", "zoo:mlp", "--shares", "50,100", "--trials-per-task", "2", "--runs", "5",
-         "--matmul", "64", "--out", str(out)],
+         "--repeats", "2", "--matmul", "64", "--out", str(out)],
         capture_output=True, text=True, env=tunesvc_env, timeout=1800)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((out / "results.json").read_text())
     fit = results["share_fit_median_sec"]
-    assert set(fit) == {"untuned", "tuned@50", "tuned@100"}
+    assert set(fit) == {"untuned", "tuned@50", "tuned@100", "onnxruntime"}
     assert all(set(row) == {"50", "100"} and min(row.values()) > 0 for row in fit.values())
+    assert [len(cells) for cells in results["share_fit_cells"]["tuned@50"].values()] == [2, 2]
     assert results["throughput"]["ratio"] > 0
-    assert [run["trials"] for run in results["throughput"]["runs"]] == [4, 4]
+    assert [run["trials"] for run in results["throughput"]["runs"]] == [8, 8]  # 2 repeats
+    assert (out / "share_fit.png").stat().st_size > 0
     assert set(results["isolation_median_sec"]) == {"50", "100"}
     assert "### Share fit" in (out / "results.md").read_text()
 
@@ -39,3 +42,23 @@ def test_database_benchmark_small(tmp_path: Path) -> None:
          "sqlite", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "| sqlite | 2,000 |" in out.read_text()
+
+
+def test_transfer_benchmark_small(tuned_mlp, tmp_path: Path, tunesvc_env: dict) -> None:
+    source = tmp_path / "source.sqlite"
+    shutil.copy(tuned_mlp.url.removeprefix("sqlite:///"), source)
+    dropped = subprocess.run([sys.executable, "-m", "tunesvc", "db", "delete", "--model",
+                              "zoo:mlp", "--share", "50", "--yes", "--db", f"sqlite:///{source}"],
+                             capture_output=True, text=True, env=tunesvc_env)
+    assert dropped.returncode == 0, dropped.stderr
+    out = tmp_path / "transfer"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_transfer.py"), "--model", "zoo:mlp",
+         "--from-db", f"sqlite:///{source}", "--from-share", "100", "--to-share", "50",
+         "--budgets", "8", "--runs", "3", "--out", str(out)],
+        capture_output=True, text=True, env=tunesvc_env, timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    points = json.loads((out / "results.json").read_text())
+    assert [(p["mode"], p["budget"]) for p in points] == [("transfer", 8), ("scratch", 8)]
+    assert all(p["trials"] > 0 and p["tuned_median_sec"] > 0 for p in points)
+    assert "within 5% of the best from scratch" in (out / "results.md").read_text()
