@@ -4,9 +4,10 @@ Exporters leave shape computations in graphs (Shape -> Gather -> Concat -> Resha
 TVM's ONNX import cannot follow, and recurrent layers it has no converter for. Before
 import: the input shapes are fixed to the ones the model is loaded at (and inputs given a
 value become constants), shapes are inferred and constant subgraphs folded (onnxsim),
-`If`s on constant conditions replaced by their branch (`tunesvc.onnx_if`), LSTM/GRU/RNN layers are unrolled into operators
-TVM imports (`tunesvc.onnx_rnn`), and any operator left without a converter is named in
-one line. onnxruntime still runs the graph as given, so every run checks the preparation.
+`If`s on constant conditions are replaced by their branch (`tunesvc.onnx_if`), LSTM/GRU/RNN
+layers are unrolled into operators TVM imports (`tunesvc.onnx_rnn`), and any operator left
+without a converter is named in one line. onnxruntime still runs the graph as given, so
+every run checks the preparation.
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ def comparison_lines(comparison: Comparison) -> list[str]:
     if comparison.tvm_default is not None:
         lines.append(f"  TVM default schedules: median {ms(comparison.tvm_default.median_sec)} "
                      f"({comparison.tvm_default.runs} runs); "
-                     f"{_versus(comparison.speedup_vs_default, 'them')}")
+                     f"{_versus(comparison.speedup_vs_default, 'TVM default')}")
     if comparison.onnxruntime is not None:
         lines.append(f"  onnxruntime, {comparison.onnxruntime_threads} threads on the same cores: "
                      f"median {ms(comparison.onnxruntime.median_sec)} "
