@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from tunesvc import ray_address
-from tunesvc.errors import UserError
+from tunesvc.errors import UserError, first_line
 
 ADDRESS_ENV = ray_address.ADDRESS_ENV
 FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}
@@ -29,11 +29,8 @@ def client(address: str | None) -> JobSubmissionClient:
     try:
         return JobSubmissionClient(address)
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError from the client
-        raise UserError(f"cannot reach the Ray dashboard at {address}: {_first_line(exc)}") from None
+        raise UserError(f"cannot reach the Ray dashboard at {address}: {first_line(exc)}") from None
 
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def tune_entrypoint(model: str, options: Iterable[str]) -> str:

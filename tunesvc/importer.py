@@ -21,7 +21,7 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
 from schedules_db.ms_adapter import workload_shash
-from tunesvc.errors import UserError
+from tunesvc.errors import UserError, first_line
 from tunesvc.models import LoadedModel
 from workers.jobs import TaskSpec
 
@@ -39,12 +39,9 @@ def to_relax(model: LoadedModel) -> IRModule:
                             dtype_dict=dict(model.input_dtypes), keep_params_in_input=False)
     except Exception as exc:  # the frontends raise many types for unsupported graphs
         log.exception("importing %s failed", model.source)
-        raise UserError(f"TVM cannot import {model.source}: {_first_line(exc)}") from None
+        raise UserError(f"TVM cannot import {model.source}: {first_line(exc)}") from None
     return relax.transform.DecomposeOpsForInference()(mod)
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def prepacks_weights(target: Target) -> bool:
@@ -121,7 +118,7 @@ def extract_tasks(mod: IRModule, target: Target) -> list[TaskSpec]:
         extracted = ms.relax_integration.extract_tasks(fused, target)
     except Exception as exc:  # TVM's passes raise many types; the log keeps the traceback
         log.exception("lowering to operators failed")
-        raise UserError(f"TVM cannot lower this model to operators: {_first_line(exc)}") from None
+        raise UserError(f"TVM cannot lower this model to operators: {first_line(exc)}") from None
     return [
         TaskSpec(task.task_name, workload_shash(task.dispatched[0]), int(task.weight),
                  task.dispatched[0])

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
-from tunesvc.errors import UserError
+from tunesvc.errors import UserError, first_line
 from tunesvc.input_values import fixed_values
 from tunesvc.onnx_prep import prepare_for_tvm
 from tunesvc.zoo import INPUT_NAME, ZOO
@@ -128,7 +128,7 @@ def _load_onnx_file(source: str, shapes: dict[str, Shape],
         proto = onnx.load(str(path))
         onnx.checker.check_model(proto)
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
-        raise UserError(f"{source} is not a valid ONNX model: {_first_line(exc)}") from None
+        raise UserError(f"{source} is not a valid ONNX model: {first_line(exc)}") from None
     values = fixed_values(_graph_inputs(proto), given_values or {}, source)
     return _loaded(source, proto, _static_input_shapes(proto, shapes, source, values), values)
 
@@ -141,10 +141,6 @@ def _loaded(source: str, proto: onnx.ModelProto, shapes: dict[str, Shape],
     return LoadedModel(source, proto, shapes, dtypes,
                        prepare_for_tvm(proto, shapes, source, values), values)
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def _graph_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import onnx
 
-from tunesvc.errors import UserError
+from tunesvc.errors import UserError, first_line
 from tunesvc.onnx_graph import Emitter
 from tunesvc.onnx_if import inline_constant_ifs, with_input_values
 from tunesvc.onnx_rnn import RECURRENT_OPS, unroll_recurrent
@@ -79,7 +79,7 @@ def fold_constants(model: onnx.ModelProto, source: str,
             log.warning("%s: %s folded it into a graph that computes something else",
                         source, name)
         except Exception as exc:  # the folders raise many types for graphs they cannot fold
-            log.warning("%s: %s could not fold it (%s)", source, name, _first_line(exc))
+            log.warning("%s: %s could not fold it (%s)", source, name, first_line(exc))
     log.warning("%s: importing it with shape inference only", source)
     return fixed
 
@@ -228,6 +228,3 @@ def _all_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
 def _op_name(node: onnx.NodeProto) -> str:
     return node.op_type if node.domain in DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
 
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

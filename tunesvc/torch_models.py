@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tunesvc.errors import UserError
+from tunesvc.errors import UserError, first_line
 from tunesvc.models import TORCH_PREFIX, LoadedModel, Shape
 from tunesvc.timing import LatencyStats, time_calls
 
@@ -75,7 +75,7 @@ def from_module(module: Any, example_inputs: tuple[Any, ...], name: str | None =
     except Exception as exc:  # torch.export raises many types for graphs it cannot capture
         log.exception("torch.export failed")
         raise UserError(f"torch.export cannot capture {name or type(module).__name__}: "
-                        f"{_first_line(exc)}") from None
+                        f"{first_line(exc)}") from None
     names = list(exported.graph_signature.user_inputs)
     shapes = {n: tuple(int(d) for d in x.shape) for n, x in zip(names, examples)}
     dtypes = {n: str(x.numpy().dtype) for n, x in zip(names, examples)}
@@ -105,7 +105,7 @@ def _call_factory(source: str) -> tuple[Any, tuple[Any, ...]]:
         made = factory()
     except Exception as exc:  # a user's factory may fail in any way
         log.exception("%s() failed", factory_name)
-        raise UserError(f"{source}: {factory_name}() failed: {_first_line(exc)}") from None
+        raise UserError(f"{source}: {factory_name}() failed: {first_line(exc)}") from None
     if isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], torch.nn.Module):
         return made[0], tuple(made[1])
     if isinstance(made, torch.nn.Module):
@@ -121,7 +121,7 @@ def _import(path: str, source: str) -> Any:
         return importlib.import_module(path)
     except Exception as exc:  # a user's module may fail to import in any way
         log.exception("importing %s failed", path)
-        raise UserError(f"{source}: cannot import {path}: {_first_line(exc)}") from None
+        raise UserError(f"{source}: cannot import {path}: {first_line(exc)}") from None
 
 
 def _reshaped(module: Any, examples: tuple[Any, ...], shapes: dict[str, Shape],
@@ -184,6 +184,3 @@ def _torch() -> Any:
                         "https://download.pytorch.org/whl/cpu)") from None
     return torch
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

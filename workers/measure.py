@@ -15,7 +15,7 @@ import os
 from tvm.ir import IRModule
 from tvm.ir.utils import derived_object
 from tvm.runtime import Module
-from tvm.s_tir import dlight
+from tvm.s_tir import Schedule, dlight
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import PyBuilder
 from tvm.s_tir.meta_schedule.builder.local_builder import _serialize_params, _worker_func
@@ -100,16 +100,10 @@ def device_name(target: Target) -> str:
 def measure_module(mod: IRModule, target: Target, builder: ms.builder.Builder,
                    runner: ms.runner.Runner) -> float | None:
     """Mean run time of `mod` as MetaSchedule measures candidates; None if it fails."""
-    (built,) = builder.build([ms.builder.BuilderInput(mod, target)])
-    if built.error_msg is not None or built.artifact_path is None:
-        return None
     args_info = ms.arg_info.ArgInfo.from_entry_func(mod, remove_preproc=True)
-    runner_input = ms.runner.RunnerInput(built.artifact_path, device_name(target), args_info)
-    (future,) = runner.run([runner_input])
-    result = future.result()
-    if result.error_msg is not None or result.run_secs is None:
-        return None
-    return mean_run_sec(tuple(float(sec) for sec in result.run_secs))
+    (secs,) = measure_candidates([ms.MeasureCandidate(Schedule(mod), args_info)], target,
+                                 builder, runner)
+    return None if secs is None else mean_run_sec(tuple(secs))
 
 
 def measure_candidates(candidates: list[ms.MeasureCandidate], target: Target,
@@ -122,7 +116,8 @@ def measure_candidates(candidates: list[ms.MeasureCandidate], target: Target,
               for i, (b, c) in enumerate(zip(built, candidates))
               if b.error_msg is None and b.artifact_path is not None]
     secs: list[list[float] | None] = [None] * len(candidates)
-    for (i, _), future in zip(inputs, runner.run([item for _, item in inputs])):
+    futures = runner.run([item for _, item in inputs]) if inputs else []
+    for (i, _), future in zip(inputs, futures):
         result = future.result()
         if result.error_msg is None and result.run_secs is not None:
             secs[i] = [float(s) for s in result.run_secs]
