@@ -183,7 +183,9 @@ def markdown(results: dict) -> str:
         *[f"| {row['label']} | {row['wall_sec']:.0f} s | {row['trials']} | "
           f"{row['trials_per_minute']:.1f} |" for row in tput["runs"]],
         "", f"Throughput ratio (shared / whole device): {tput['ratio']:.2f}x", "",
-        f"### Isolation ({ISOLATION_MATMUL}^3 matmul, default schedule)", "", iso, "",
+        f"### Isolation ({results['isolation_matmul']}^3 matmul, default schedule)", "", iso,
+        "", *(["TVM's default CPU schedules use one thread: on CPU this row cannot show "
+               "isolation.", ""] if results["settings"]["target"] == "cpu" else []),
     ])
 
 
@@ -211,25 +213,29 @@ def throughput(tuned: list[TuneRun]) -> dict:
 
 
 def heatmap(results: dict, path: Path) -> None:
-    """The share-fit matrix as a PNG: latency (ms) per variant and run share, coloured by
-    its ratio to onnxruntime at that share where onnxruntime was timed."""
+    """The share-fit matrix as a PNG: latency per variant and run share, with its ratio to
+    onnxruntime at that share where onnxruntime was timed (colour, log scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
 
     fit, shares = results["share_fit_median_sec"], results["settings"]["shares"]
     names = list(fit)
     reference = fit.get("onnxruntime")
     values = [[fit[n][str(s)] / (reference[str(s)] if reference else 1.0) for s in shares]
               for n in names]
-    figure, axis = plt.subplots(figsize=(1.8 + 1.6 * len(shares), 0.9 + 0.55 * len(names)))
-    image = axis.imshow(values, cmap="viridis_r", aspect="auto")
-    middle = (min(map(min, values)) + max(map(max, values))) / 2
+    figure, axis = plt.subplots(figsize=(1.8 + 1.6 * len(shares), 0.9 + 0.6 * len(names)))
+    image = axis.imshow(values, cmap="viridis_r", aspect="auto", norm=LogNorm())
+    middle = (min(map(min, values)) * max(map(max, values))) ** 0.5
     for i, name in enumerate(names):
         for j, share in enumerate(shares):
-            axis.text(j, i, f"{fit[name][str(share)] * 1e3:.3g} ms", ha="center", va="center",
-                      color="white" if values[i][j] > middle else "black", fontsize=8)
+            label = f"{fit[name][str(share)] * 1e3:.4g} ms"
+            if reference:
+                label += f"\n{values[i][j]:.2f}x"
+            axis.text(j, i, label, ha="center", va="center", fontsize=8,
+                      color="white" if values[i][j] > middle else "black")
     axis.set_xticks(range(len(shares)), [f"run at {s}%" for s in shares])
     axis.set_yticks(range(len(names)), names)
     figure.colorbar(image, label="latency / onnxruntime" if reference else "latency (s)")
@@ -285,6 +291,7 @@ def main(target: str, model: str, input_shapes: tuple[str, ...], shares: str,
                             for name, row in fit.items()},
         "throughput": throughput(tuned),
         "isolation_median_sec": iso,
+        "isolation_matmul": matmul,
     }
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     plain = json.loads(json.dumps(results, default=str))
