@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,20 +38,17 @@ import click
 import onnx
 from onnx import TensorProto, helper
 
+from bench_worth_tuning import _cpu_name  # same folder: run as a script
+
 ISOLATION_MATMUL = 2048  # n for an n x n x n float32 matmul: compute-bound on any GPU
 
 
 @dataclass(frozen=True)
 class TuneRun:
     share: int
-    repeat: int
     db_url: str
     wall_sec: float
     trials: int
-
-    @property
-    def trials_per_minute(self) -> float:
-        return 60.0 * self.trials / self.wall_sec
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,7 @@ def tune_at(settings: Settings, share: int, repeat: int = 0) -> TuneRun:
             *shape_args(settings))
     wall = time.monotonic() - started
     stats = json.loads(tunesvc("db", "stats", "--json", "--db", db_url).stdout)
-    return TuneRun(share, repeat, db_url, wall, stats["records"])
+    return TuneRun(share, db_url, wall, stats["records"])
 
 
 def run_at(settings: Settings, model: str, share: int, db_url: str,
@@ -159,7 +155,7 @@ def isolation(settings: Settings, n: int) -> dict[int, float]:
 
 def device_description(target: str) -> str:
     if target == "cpu":
-        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+        return f"{_cpu_name()}, {os.cpu_count()} cores"
     scan = json.loads(tunesvc("gpus", "--json").stdout)
     return ", ".join(f"{g['name']} ({g['multiprocessors']} SMs)" for g in scan["gpus"]) or "none"
 
