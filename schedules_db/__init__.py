@@ -6,7 +6,7 @@ returns (`records`), `slice_progress` (how far a slice is tuned), the lookup rul
 `schedules_db.ms_adapter`, which imports TVM).
 """
 
-from schedules_db.lookup import Lookup, ShareChoice, best_record, choose_share, untuned_lookup
+from schedules_db.lookup import Lookup, ShareChoice, best_record, choose_share
 from schedules_db.engine import StoreError
 from schedules_db.progress import slice_progress
 from schedules_db.records import (
@@ -33,5 +33,4 @@ __all__ = [
     "best_record",
     "choose_share",
     "slice_progress",
-    "untuned_lookup",
 ]

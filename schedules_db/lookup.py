@@ -2,7 +2,9 @@
 
 Rule, in order: the exact share; else the nearest tuned share (a tie goes to the lower
 share, which never asks for more of the device than the record was measured with); else
-none, and the caller falls back to TVM's default schedule.
+none, and the caller falls back to TVM's default schedule. A best record that measured
+slower than TVM's default schedule in the same slice is not used either ("default"):
+tuning never makes an operator slower.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from schedules_db.progress import slice_progress
 from schedules_db.records import SliceKey, StoredRecord
 from schedules_db.store import Store
 
-Rule = Literal["exact", "nearest", "none"]
+Rule = Literal["exact", "nearest", "default", "none"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class ShareChoice:
                 f"tuned at {self.chosen_percent}% (nearest tuned share to "
                 f"{self.requested_percent}%)"
             )
+        if self.rule == "default":
+            return (f"TVM default schedule (it measured faster than the best tuned at "
+                    f"{self.chosen_percent}%)")
         return "TVM default schedule (never tuned on this target)"
 
 
@@ -41,6 +47,14 @@ class Lookup:
     workload_shash: str
     choice: ShareChoice
     record: StoredRecord | None
+    default_run_sec: float | None = None  # TVM's default schedule, where it was measured
+
+    @property
+    def run_sec(self) -> float | None:
+        """The operator's measured latency as compiled: the record's, else the default's."""
+        if self.record is not None and self.record.mean_run_sec is not None:
+            return self.record.mean_run_sec
+        return self.default_run_sec
 
 
 def choose_share(requested_percent: int, tuned_percents: Iterable[int]) -> ShareChoice:
@@ -51,12 +65,6 @@ def choose_share(requested_percent: int, tuned_percents: Iterable[int]) -> Share
         return ShareChoice(requested_percent, None, "none")
     nearest = min(tuned, key=lambda percent: (abs(percent - requested_percent), percent))
     return ShareChoice(requested_percent, nearest, "nearest")
-
-
-def untuned_lookup(lookup: Lookup) -> Lookup:
-    """The same workload with no record: TVM's default schedule (for comparisons)."""
-    requested = lookup.choice.requested_percent
-    return Lookup(lookup.workload_shash, ShareChoice(requested, None, "none"), None)
 
 
 def best_record(
@@ -70,7 +78,12 @@ def best_record(
         return Lookup(shash, choice, None)
     key = SliceKey(target_key, target_kind, share_kind, choice.chosen_percent)
     (record,) = store.top_records(key, shash, limit=1)
-    return Lookup(shash, choice, record)
+    default_sec = slice_progress(store, key, shash).default_run_sec
+    if default_sec is not None and record.mean_run_sec is not None \
+            and record.mean_run_sec > default_sec:
+        return Lookup(shash, ShareChoice(share_percent, choice.chosen_percent, "default"),
+                      None, default_sec)
+    return Lookup(shash, choice, record, default_sec)
 
 
 def nearest_shares_records(store: Store, key: SliceKey, shash: str,

@@ -155,7 +155,7 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
     library = Path(work) / "stock.so"
     executable.export_library(str(library))
     tuned = TunedModel(loaded, shares, target, library, [], False,
-                       CompileInput(loaded, mod, target, []))
+                       CompileInput(loaded, mod, target, [], []))
     inputs = sample_inputs(loaded)
     latency = tuned.benchmark(*inputs, runs=runs)
     reference = onnxruntime_latency(loaded, inputs, len(os.sched_getaffinity(0)), runs)

@@ -9,16 +9,26 @@ spirit of MetaSchedule's gradient task scheduler:
 the first term rewards tasks still improving, the second says a task with few trials and
 a large share of the model's latency probably has more to give. A task stops getting
 trials once its search space is exhausted, it reached the per-task cap, or its kernels
-are a negligible part of the model's latency. Pure logic: no Ray, no TVM, no database.
+are a negligible part of the model's latency. Tasks of one group are alternatives for
+the same operators (a convolution's direct and Winograd kernels): the model runs the
+fastest, so the group counts once in the model's latency, and a task far behind the
+best of its group after a few chunks gets no more. Pure logic: no Ray, no TVM, no
+database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tunesvc.estimate import Part, estimated_latency
+
 # A task below this fraction of the model's estimated latency gets no trials beyond its
 # first chunk: even making it free would not change the model's latency measurably.
 NEGLIGIBLE_FRACTION = 0.01
+# An alternative this many times slower than its group's best, once it has had this many
+# chunks, is not going to be the one the model runs.
+LOSING_FACTOR = 2.0
+LOSING_AFTER_CHUNKS = 3
 
 
 @dataclass
@@ -27,6 +37,7 @@ class TaskProgress:
 
     shash: str
     weight: int
+    group: str = ""  # tasks of one group are alternatives ("" : a group of its own)
     trials: int = 0
     best_sec: float | None = None
     default_sec: float | None = None
@@ -97,13 +108,21 @@ class BudgetAllocator:
     def _eligible(self, task: TaskProgress) -> bool:
         if task.in_flight or task.exhausted or task.trials >= self.cap_per_task:
             return False
-        return task.trials == 0 or not self._negligible(task)
+        return task.trials == 0 or not (self._negligible(task) or self._losing(task))
 
     def _negligible(self, task: TaskProgress) -> bool:
-        known = [t.weight * t.latency_sec for t in self.tasks.values() if t.latency_sec]
-        if task.latency_sec is None or not known:
+        model = estimated_latency(Part(t.group or t.shash, t.weight, t.latency_sec)
+                                  for t in self.tasks.values() if t.latency_sec)
+        if task.latency_sec is None or not model:
             return False
-        return task.weight * task.latency_sec < NEGLIGIBLE_FRACTION * sum(known)
+        return task.weight * task.latency_sec < NEGLIGIBLE_FRACTION * model
+
+    def _losing(self, task: TaskProgress) -> bool:
+        if not task.group or len(task.history) < LOSING_AFTER_CHUNKS or task.best_sec is None:
+            return False
+        rivals = [t.best_sec for t in self.tasks.values()
+                  if (t.group or t.shash) == task.group and t.best_sec is not None]
+        return task.best_sec > LOSING_FACTOR * min(rivals)
 
     def _reserved(self) -> int:
         return sum(target - self.tasks[shash].trials for shash, target in self._targets.items())

@@ -20,19 +20,22 @@ from tvm.s_tir import dlight
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
+from tunesvc.conv_algorithms import ConvPlan, PlanHook
 from tunesvc.importer import fuse_passes, prepacks_weights
 
 # Part of every cached library's key: a change to the passes below must change it.
-PIPELINE_VERSION = "nhwc-prepack-1"
+PIPELINE_VERSION = "nhwc-prepack-winograd-1"
 
 
-def compile_with_database(mod: IRModule, target: Target,
-                          database: ms.database.Database) -> relax.VMExecutable:
-    """A VM executable of `mod` for `target` with `database`'s schedules applied."""
+def compile_with_database(mod: IRModule, target: Target, database: ms.database.Database,
+                          plan: ConvPlan = ConvPlan()) -> relax.VMExecutable:
+    """A VM executable of `mod` for `target` with `database`'s schedules applied and each
+    convolution computed as `plan` says."""
 
     @tvm.transform.module_pass(opt_level=3)
     def pipeline(module: IRModule, _ctx: tvm.transform.PassContext) -> IRModule:
-        passes = [fuse_passes(target), relax.transform.MetaScheduleApplyDatabase()]
+        passes = [fuse_passes(target, PlanHook(plan)),
+                  relax.transform.MetaScheduleApplyDatabase()]
         passes += _after_database(target)
         passes += _lower_passes(target)
         return tvm.transform.Sequential(passes)(module)

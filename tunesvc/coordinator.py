@@ -17,6 +17,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 
 from tunesvc import ray_address
+from tunesvc.estimate import Part, estimated_latency
 from tunesvc.errors import UserError
 from tunesvc.job_sources import JobSource
 from workers.actor import start_worker
@@ -240,7 +241,9 @@ def _summary(share: Share, results: list[TuneResult]) -> ShareSummary:
         tasks_failed=len(latest) - len(tuned),
         trials_measured=sum(r.trials_measured for r in results),
         tuned_latency_sec=_weighted(latest, lambda r: r.best_run_sec or r.default_run_sec),
-        untuned_latency_sec=_weighted(latest, lambda r: r.default_run_sec),
+        # TVM's default is the model as imported: direct convolutions only
+        untuned_latency_sec=_weighted([r for r in latest if r.task_group in ("", r.task_shash)],
+                                      lambda r: r.default_run_sec),
         tuning_wall_sec=_span(results),
     )
 
@@ -264,7 +267,5 @@ def _span(results: list[TuneResult]) -> float:
 
 
 def _weighted(results: list[TuneResult], latency: Callable[[TuneResult], float | None]) -> float | None:
-    values = [(r.weight, latency(r)) for r in results]
-    if any(value is None for _, value in values):
-        return None
-    return sum(weight * value for weight, value in values if value is not None)
+    return estimated_latency(Part(r.task_group or r.task_shash, r.weight, latency(r))
+                             for r in results)

@@ -21,6 +21,7 @@ import tvm
 
 from tunesvc.errors import UserError
 from tunesvc.vm_model import VmModel
+from workers.shares import Share
 
 if TYPE_CHECKING:
     from tunesvc.runtime import TunedModel
@@ -132,8 +133,10 @@ class DeployedModel(VmModel):
         self.manifest = manifest
 
 
-def load_library(path: str | Path) -> DeployedModel:
-    """Load a library written by `tunesvc compile` (and its manifest); no database needed."""
+def load_library(path: str | Path, hold: bool = False) -> DeployedModel:
+    """Load a library written by `tunesvc compile` (and its manifest); no database needed.
+    With `hold=True` the process is first held to the share the library was compiled for
+    (on CPU every thread on the share's cores), as `load(..., hold=True)` does."""
     library = Path(path)
     manifest_file = manifest_path(library)
     for needed in (library, manifest_file):
@@ -143,4 +146,8 @@ def load_library(path: str | Path) -> DeployedModel:
     if manifest.tvm_version != tvm.__version__:
         raise UserError(f"{library} was compiled with TVM {manifest.tvm_version}; this is "
                         f"TVM {tvm.__version__}: compile it again")
+    if hold:
+        share = Share(manifest.share.partition(":")[0], manifest.share_percent)
+        share.backend.validate(share)
+        share.backend.hold(share)
     return DeployedModel(library, manifest)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from schedules_db import Store
 from schedules_db.inventory import record_timeline, summaries
 from schedules_db.ms_adapter import slice_key_for
-from tunesvc.importer import extract_tasks, to_relax
+from tunesvc.estimate import Part, estimated_latency
+from tunesvc.importer import TaskSet, extract_task_set, to_relax
 from tunesvc.models import Shape, load_model
-from tunesvc.runtime import choose_records
+from tunesvc.runtime import choose_records, with_algorithms
 from tunesvc.targets import TargetSpec
 from tunesvc.verdict import MeasuredShare, measure_shares, shape_args
 from workers.jobs import TaskSpec
@@ -56,15 +57,16 @@ def gather(model: str, target: str, percents: list[int] | None, db_url: str,
            input_values: dict[str, str] | None = None) -> ModelReport:
     """Everything the report shows; `measure=False` skips the end-to-end measurements."""
     spec = TargetSpec(target)
-    tasks = extract_tasks(to_relax(load_model(model, input_shapes, input_values)),
-                          spec.for_share(Share(spec.share_kind, 100)))
+    task_set = extract_task_set(to_relax(load_model(model, input_shapes, input_values)),
+                                spec.for_share(Share(spec.share_kind, 100)))
+    tasks = task_set.tasks
     store = Store(db_url)
     try:
         shares = [Share(spec.share_kind, p) for p in (percents or _tuned_percents(store, tasks))]
         curves = {s.label: _curve(store, spec, s, tasks) for s in shares}
     finally:
         store.close()
-    operators = [row for s in shares for row in _operators(spec, s, tasks, db_url)]
+    operators = [row for s in shares for row in _operators(spec, s, task_set, db_url)]
     args = shape_args(input_shapes, input_values)
     latency = measure_shares(model, target, shares, db_url, args) if measure else []
     return ModelReport(model, target, [s.label for s in shares], latency, curves, operators)
@@ -79,23 +81,24 @@ def _curve(store: Store, spec: TargetSpec, share: Share,
            tasks: list[TaskSpec]) -> list[CurvePoint]:
     """Estimated model latency after each record, once every task has a measured kernel."""
     key = slice_key_for(spec.for_share(share), share.kind, share.percent)
-    uses = {t.shash: t.weight for t in tasks}
-    timeline = record_timeline(store, key, uses)
+    timeline = record_timeline(store, key, {t.shash: t.weight for t in tasks})
     best: dict[str, float] = {}
     points: list[CurvePoint] = []
     for count, (when, shash, sec) in enumerate(timeline, start=1):
         if sec is not None and sec < best.get(shash, float("inf")):
             best[shash] = sec
-        if len(best) == len(uses):
+        total = estimated_latency(Part(t.group, t.weight, best.get(t.shash)) for t in tasks
+                                  if t.shash in best or not t.competes_with)
+        if total is not None:
             minutes = (when - timeline[0][0]).total_seconds() / 60
-            total = sum(best[s] * n for s, n in uses.items()) * 1e3
-            points.append(CurvePoint(count, round(minutes, 3), total))
+            points.append(CurvePoint(count, round(minutes, 3), total * 1e3))
     return points
 
 
-def _operators(spec: TargetSpec, share: Share, tasks: list[TaskSpec],
+def _operators(spec: TargetSpec, share: Share, task_set: TaskSet,
                db_url: str) -> list[OperatorRow]:
-    sources = choose_records(tasks, spec.for_share(share), share, db_url)
+    every = choose_records(task_set.tasks, spec.for_share(share), share, db_url)
+    _, sources = with_algorithms(every, task_set.sites)
     return [OperatorRow(s.task_name, s.weight, share.label, s.lookup.choice.rule,
                         s.lookup.choice.chosen_percent,
                         s.tuned_run_sec * 1e3 if s.tuned_run_sec else None)

@@ -171,7 +171,8 @@ def _budget_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict
 
 
 def _task_progress(task: TaskSpec, done: SliceProgress) -> TaskProgress:
-    return TaskProgress(shash=task.shash, weight=task.weight, trials=done.records,
+    return TaskProgress(shash=task.shash, weight=task.weight, group=task.group,
+                        trials=done.records,
                         best_sec=done.best_run_sec, default_sec=done.default_run_sec,
                         exhausted=done.exhausted)
 

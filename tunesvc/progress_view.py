@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, \
     TimeElapsedColumn, TimeRemainingColumn
 
+from tunesvc.estimate import Part, estimated_latency
 from workers.jobs import TuneResult
 from workers.shares import Share
 
@@ -26,17 +27,18 @@ class ShareBest:
 
     def __init__(self, tasks: int) -> None:
         self.tasks = tasks
-        self._best: dict[str, float] = {}
+        self._best: dict[str, Part] = {}  # by task
 
     def add(self, result: TuneResult, uses: int) -> None:
         if result.ok and result.best_run_sec is not None:
-            self._best[result.task_name] = result.best_run_sec * uses
+            self._best[result.task_shash] = Part(result.task_group or result.task_shash,
+                                                 uses, result.best_run_sec)
 
     def text(self) -> str:
         if not self._best:
             return "no kernel yet"
-        return (f"est. {sum(self._best.values()) * 1e3:.2f} ms from {len(self._best)}/"
-                f"{self.tasks} tasks")
+        estimate = estimated_latency(self._best.values()) or 0.0
+        return f"est. {estimate * 1e3:.2f} ms from {len(self._best)}/{self.tasks} tasks"
 
 
 class TuneProgress:

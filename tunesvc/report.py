@@ -158,7 +158,7 @@ def gpus_text(scan: GpuScan) -> str:
 
 def run_text(report: RunReport) -> str:
     """What `tunesvc run` prints: latency, comparison, agreement, where schedules came from."""
-    tuned = sum(1 for op in report.operators if op.rule != "none")
+    tuned = sum(1 for op in report.operators if op.rule in ("exact", "nearest"))
     rows = [[op.task, op.uses, _schedule_source(op), ms(op.tuned_latency_sec)]
             for op in report.operators]
     check = "matches" if report.agreement_ok else "DOES NOT MATCH"
@@ -172,6 +172,7 @@ def run_text(report: RunReport) -> str:
         f"tolerance {report.tolerance:.2e})",
         f"{tuned} of {len(report.operators)} operators use tuned schedules"
         f" (library {'from cache' if report.cache_hit else 'compiled'}: {report.compiled_library})",
+        *_algorithm_lines(report.operators),
         *[f"not used: {o.operators} operators have records {o.reason}"
           for o in report.records_for_other_targets],
         "",
@@ -208,9 +209,22 @@ def _versus(speedup: float | None, engine: str = "onnxruntime") -> str:
     return f"tuned is {1 / speedup:.2f}x SLOWER than {engine}"
 
 
+def _algorithm_lines(operators: list[OperatorReport]) -> list[str]:
+    """'2 of 3 convolution operators run as Winograd (winograd4 x2)', when any does."""
+    winograd = [op.algorithm for op in operators if op.algorithm != "direct"]
+    if not winograd:
+        return []
+    counts = {name: winograd.count(name) for name in sorted(set(winograd))}
+    detail = ", ".join(f"{name} x{count}" for name, count in counts.items())
+    return [f"{len(winograd)} operators run their convolution as Winograd ({detail}); the "
+            f"others as tuned direct kernels"]
+
+
 def _schedule_source(op: OperatorReport) -> str:
     if op.rule == "exact":
         return f"{op.share_percent}% (exact)"
     if op.rule == "nearest":
         return f"{op.share_percent}% (nearest)"
+    if op.rule == "default":
+        return f"TVM default (faster than tuned at {op.share_percent}%)"
     return "TVM default"

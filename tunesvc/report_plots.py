@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from tunesvc.model_report import ModelReport, OperatorRow  # noqa: E402
 
-RULE_COLORS = {"exact": "tab:green", "nearest": "tab:orange", "none": "tab:gray"}
+RULE_COLORS = {"exact": "tab:green", "nearest": "tab:orange", "default": "tab:blue",
+               "none": "tab:gray"}
 TOP_OPERATORS = 15
 
 

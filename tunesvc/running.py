@@ -23,6 +23,7 @@ class OperatorReport:
     rule: str
     share_percent: int | None
     tuned_latency_sec: float | None
+    algorithm: str = "direct"  # a convolution's: direct, winograd2, winograd4
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,6 @@ def run_model(model: str | LoadedModel, target: str, share: int | None, db_url: 
 def _operators(tuned: TunedModel) -> list[OperatorReport]:
     return [
         OperatorReport(s.task_name, s.weight, s.lookup.choice.rule,
-                       s.lookup.choice.chosen_percent, s.tuned_run_sec)
+                       s.lookup.choice.chosen_percent, s.tuned_run_sec, s.algorithm)
         for s in tuned.sources
     ]

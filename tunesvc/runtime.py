@@ -1,7 +1,8 @@
 """Run a model with the kernels tuned for the share it runs at.
 
 `load()` picks, per operator, the best record under the lookup rule (exact share, nearest
-tuned share, else TVM's default schedule), compiles with exactly those records applied,
+tuned share, else TVM's default schedule), per convolution the algorithm (direct or a
+Winograd variant) whose kernel measured fastest, compiles with exactly those applied,
 and caches the compiled library on disk under a key that names the records, so a new
 record invalidates it. It never writes records (a new, empty database gets its tables).
 """
@@ -13,20 +14,21 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import tvm
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
-from schedules_db import Lookup, Store, best_record, untuned_lookup
+from schedules_db import Lookup, ShareChoice, Store, best_record
 from schedules_db.inventory import workloads_by_other_target
 from schedules_db.ms_adapter import slice_key_for, to_tuning_record
 from schedules_db.targetkey import target_json
 from tunesvc.compiler import PIPELINE_VERSION, compile_with_database
 from tunesvc.config import compiled_dir, resolve_db_url
-from tunesvc.importer import extract_tasks, to_relax
+from tunesvc.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
+from tunesvc.importer import extract_task_set, to_relax
 from tunesvc.models import LoadedModel, Shape, load_model
 from tunesvc.errors import UserError
 from tunesvc.targets import TargetSpec
@@ -45,6 +47,7 @@ class OperatorSource:
     task_name: str
     weight: int
     lookup: Lookup
+    algorithm: str = DIRECT  # how its convolution is computed, where it has one
 
     @property
     def tuned_run_sec(self) -> float | None:
@@ -67,9 +70,11 @@ class TunedModel(VmModel):
 
     def untuned(self) -> TunedModel:
         """The same model at the same share with TVM's default schedules only."""
-        none = [OperatorSource(s.task_name, s.weight, untuned_lookup(s.lookup))
-                for s in self.sources]
-        path, cache_hit = _compiled_library(self.compiled, none)
+        untuned = replace(self.compiled, plan=ConvPlan())  # direct convolutions only
+        none = [OperatorSource(t.name, t.weight, Lookup(
+                    t.shash, ShareChoice(self.share.percent, None, "none"), None))
+                for t in untuned.tasks if not t.competes_with]
+        path, cache_hit = _compiled_library(untuned, none)
         return TunedModel(self.model, self.share, self.target, path, none, cache_hit,
                           self.compiled)
 
@@ -82,6 +87,8 @@ class CompileInput:
     mod: tvm.IRModule
     target: Target
     tasks: list[TaskSpec]
+    sites: list[ConvSite]
+    plan: ConvPlan = ConvPlan()  # the algorithm of each convolution
 
 
 def load(model: str | LoadedModel, target: str = "cpu", share: int | None = None, db: str | None = None,
@@ -108,8 +115,10 @@ def load(model: str | LoadedModel, target: str = "cpu", share: int | None = None
     loaded = (model if isinstance(model, LoadedModel)
               else load_model(model, input_shapes, input_values))
     mod = to_relax(loaded)
-    compiled = CompileInput(loaded, mod, tvm_target, extract_tasks(mod, tvm_target))
-    sources = choose_records(compiled.tasks, tvm_target, resolved, resolve_db_url(db))
+    task_set = extract_task_set(mod, tvm_target)
+    every = choose_records(task_set.tasks, tvm_target, resolved, resolve_db_url(db))
+    plan, sources = with_algorithms(every, task_set.sites)
+    compiled = CompileInput(loaded, mod, tvm_target, task_set.tasks, task_set.sites, plan)
     path, cache_hit = _compiled_library(compiled, sources)
     return TunedModel(loaded, resolved, tvm_target, path, sources, cache_hit, compiled)
 
@@ -155,13 +164,34 @@ def choose_records(tasks: list[TaskSpec], target: Target, share: Share,
         store.close()
 
 
+def with_algorithms(sources: list[OperatorSource],
+                    sites: list[ConvSite]) -> tuple[ConvPlan, list[OperatorSource]]:
+    """Per convolution the algorithm whose operator measured fastest, and the operators
+    the model then runs (the variants not chosen left out)."""
+    by_shash = {s.lookup.workload_shash: s for s in sources}
+    plan = choose_plan(sites, lambda shash: by_shash[shash].lookup.run_sec
+                       if shash in by_shash else None)
+    algorithm_of = {site.task(plan.algorithm(site.index)): plan.algorithm(site.index)
+                    for site in sites}
+    unused = _variant_tasks(sites) - set(algorithm_of)
+    return plan, [replace(s, algorithm=algorithm_of.get(s.lookup.workload_shash, DIRECT))
+                  for s in sources if s.lookup.workload_shash not in unused]
+
+
+def _variant_tasks(sites: list[ConvSite]) -> set[str]:
+    """Every task that is one algorithm of some convolution (direct ones included)."""
+    return {site.task(name) for site in sites for name in (DIRECT, *site.variants)}
+
+
 def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> tuple[Path, bool]:
-    path = compiled_dir() / f"{_cache_key(compiled.model, compiled.target, sources)}.so"
+    name = _cache_key(compiled.model, compiled.target, sources, compiled.plan)
+    path = compiled_dir() / f"{name}.so"
     if path.exists():
         return path, True
     try:
         executable = compile_with_database(compiled.mod, compiled.target,
-                                           _selected_database(compiled.tasks, sources))
+                                           _selected_database(compiled.tasks, sources),
+                                           compiled.plan)
     except Exception as exc:  # TVM's passes raise many types; the log keeps the traceback
         log.exception("compiling %s failed", compiled.model.source)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -175,10 +205,11 @@ def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> 
     return path, False
 
 
-def _cache_key(model: LoadedModel, target: Target, sources: list[OperatorSource]) -> str:
+def _cache_key(model: LoadedModel, target: Target, sources: list[OperatorSource],
+               plan: ConvPlan) -> str:
     records = sorted(s.lookup.record.id for s in sources if s.lookup.record is not None)
     text = "|".join([tvm.__version__, PIPELINE_VERSION, model.fingerprint,
-                     target_json(target), repr(records)])
+                     target_json(target), repr(records), repr(plan.algorithms)])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -104,6 +104,16 @@ def mlp(input_shape: tuple[int, ...]) -> onnx.ModelProto:
     return g.model("mlp", input_shape, g.dense(hidden, 128, 32), (*input_shape[:-1], 32))
 
 
+def convnet(input_shape: tuple[int, ...]) -> onnx.ModelProto:
+    """Two 3x3 convolutions with a residual add, small enough to tune in seconds: the
+    smallest model whose convolutions have Winograd variants."""
+    g = GraphBuilder(seed=3)
+    channels = input_shape[1]
+    y = g.relu(g.conv(INPUT_NAME, channels, channels, 3))
+    y = g.relu(g.op("Add", [g.conv(y, channels, channels, 3), INPUT_NAME]))
+    return g.model("convnet", input_shape, y, input_shape)
+
+
 def _basic_block(g: GraphBuilder, x: str, c_in: int, c_out: int, stride: int) -> str:
     y = g.relu(g.conv(x, c_in, c_out, 3, stride))
     y = g.conv(y, c_out, c_out, 3)
@@ -160,6 +170,8 @@ class ZooEntry:
 
 ZOO: dict[str, ZooEntry] = {
     "mlp": ZooEntry(mlp, (8, 64), "2-layer perceptron 64->128->32; tunes in seconds"),
+    "convnet": ZooEntry(convnet, (1, 16, 16, 16),
+                        "two 3x3 convolutions 16->16 and a residual add; tunes in seconds"),
     "resnet18": ZooEntry(resnet18, (1, 3, 224, 224), "ResNet-18 layer structure, BN folded"),
     "mobilenet_v2": ZooEntry(mobilenet_v2, (1, 3, 224, 224),
                              "MobileNetV2 layer structure, depthwise convolutions"),

@@ -25,6 +25,14 @@ class TaskSpec:
     shash: str
     weight: int
     mod: IRModule
+    # A variant (e.g. Winograd) of the task with this hash: the two compete for the same
+    # operators of the model, and the faster one is compiled in. "" for a task of its own.
+    competes_with: str = ""
+
+    @property
+    def group(self) -> str:
+        """The tasks of one group are alternatives: the model runs one of them."""
+        return self.competes_with or self.shash
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ class TuneResult:
     measuring_pid: int | None = None  # the worker's measuring process (kept across jobs)
     slice_trials: int = 0  # records the (task, share) slice holds after this job
     worker_unusable: bool = False  # the worker could not start: give it no more jobs
+    task_group: str = ""  # `TaskSpec.group`: results of one group are alternatives
 
     @property
     def ok(self) -> bool:
@@ -105,6 +114,7 @@ class TuneResult:
             weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
             best_run_sec=best_run_sec, default_run_sec=default_run_sec, started_at=0.0,
             finished_at=0.0, worker=f"database ({records} records)", log_path=job.log_path,
+            task_group=job.task.group,
         )
 
     @classmethod
@@ -117,4 +127,5 @@ class TuneResult:
             weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
             best_run_sec=None, default_run_sec=None, started_at=started_at or now,
             finished_at=now, worker=worker, log_path=job.log_path, error=error,
+            task_group=job.task.group,
         )

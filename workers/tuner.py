@@ -106,6 +106,7 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
         best_run_sec=after.best_run_sec, default_run_sec=default_sec, started_at=started,
         finished_at=time.time(), worker=worker, log_path=job.log_path,
         measuring_pid=tools.measuring_pid, slice_trials=after.records,
+        task_group=job.task.group,
     )
 
 

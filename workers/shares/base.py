@@ -62,6 +62,9 @@ class ShareProbe:
     mps_percent: str | None
     multiprocessors: int | None
     pid: int = 0
+    # CPU shares: every thread whose mask leaves the process's, read after a parallel
+    # TVM kernel ran ('thread 1234 on cores (0, 1)')
+    threads_outside: tuple[str, ...] = ()
 
 
 def probe_this_process(with_gpu: bool) -> ShareProbe:

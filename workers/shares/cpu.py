@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.shares.core_claims import busy_message, claim_cores, live_claims, unclaimed
+from workers.shares.threads import hold_threads, outside, run_parallel_kernel, thread_affinities
 from workers.shares.base import (
     TVM_THREADS_ENV,
     RunInMeasurer,
@@ -53,28 +54,46 @@ def core_count(share: Share, machine: int | None = None) -> int:
     return cores
 
 
-def share_cores(share: Share) -> tuple[int, ...]:
-    """Which cores a process at `share` runs on: the first of those it was started with."""
-    count = core_count(share)
-    if count > len(PROCESS_CORES):
-        raise ShareError(f"{share.label} is {count} of {machine_cores()} cores, but this "
-                         f"process may only use {len(PROCESS_CORES)} (cores "
-                         f"{_ranges(PROCESS_CORES)}; started under taskset or a cpuset?)")
-    return PROCESS_CORES[:count]
+def share_cores(share: Share, available: tuple[int, ...] = PROCESS_CORES,
+                machine: int | None = None) -> tuple[int, ...]:
+    """Which cores a process at `share` runs on: the first of those it was started with
+    (`available`, on a machine of `machine` cores: this process's by default)."""
+    machine = machine or machine_cores()
+    count = core_count(share, machine)
+    if count > len(available):
+        raise ShareError(f"{share.label} is {count} of {machine} cores, but this "
+                         f"process may only use {len(available)} (cores "
+                         f"{_ranges(available)}; started under taskset or a cpuset?)")
+    return tuple(sorted(available))[:count]
 
 
-def pin_cpu(cores: tuple[int, ...]) -> None:
-    os.sched_setaffinity(0, cores)
-    os.environ[TVM_THREADS_ENV] = str(len(cores))
+def pin_cpu(cores: tuple[int, ...], threads: int | None = None) -> None:
+    """Hold every thread of this process (and of the processes it starts) to `cores`, with
+    `threads` TVM threads (one per core unless told otherwise)."""
+    hold_threads(cores)
+    os.environ[TVM_THREADS_ENV] = str(threads or len(cores))
+
+
+def probe_cpu_threads(threads: int) -> ShareProbe:
+    """Runs inside the measuring process: its share as seen after a parallel kernel."""
+    run_parallel_kernel(threads)
+    probe = probe_this_process(False)
+    strays = outside(thread_affinities(), probe.affinity)
+    return ShareProbe(probe.affinity, probe.tvm_threads, probe.mps_percent,
+                      probe.multiprocessors, probe.pid, tuple(strays))
 
 
 def check_cpu_share(probe: ShareProbe, cores: tuple[int, ...]) -> str | None:
-    """None if the measuring process is held to `cores`, else why not."""
+    """None if the measuring process and every thread of it are held to `cores`, else
+    why not."""
     if probe.affinity != tuple(sorted(cores)):
         return f"measuring process runs on cores {probe.affinity}, expected {sorted(cores)}"
     if probe.tvm_threads != str(len(cores)):
         return (f"{TVM_THREADS_ENV}={probe.tvm_threads} in the measuring process, expected "
                 f"{len(cores)}")
+    if probe.threads_outside:
+        return (f"measuring process has threads off its cores {sorted(cores)}: "
+                f"{', '.join(probe.threads_outside)}")
     return None
 
 
@@ -128,7 +147,7 @@ class CpuBackend(ShareBackend):
 
     def prove(self, share: Share, run_in_measurer: RunInMeasurer,
               cores: tuple[int, ...]) -> tuple[str | None, int]:
-        probe = run_in_measurer(probe_this_process, False)
+        probe = run_in_measurer(probe_cpu_threads, len(cores))
         return check_cpu_share(probe, cores), probe.pid
 
     def commit_guard(self, share: Share) -> Callable[[], None] | None:
