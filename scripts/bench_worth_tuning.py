@@ -135,7 +135,8 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
     from tunesvc.importer import fuse_passes, to_relax
     from tunesvc.models import load_model
     from tunesvc.inputs import sample_inputs
-    from tunesvc.reference import onnxruntime_latency
+    from tunesvc.reference import reference_call
+    from tunesvc.timing import time_calls
     from tunesvc.runtime import CompileInput, TunedModel
     from tunesvc.targets import TargetSpec
     from workers.shares import Share
@@ -158,7 +159,7 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
                        CompileInput(loaded, mod, target, [], []))
     inputs = sample_inputs(loaded)
     latency = tuned.benchmark(*inputs, runs=runs)
-    reference = onnxruntime_latency(loaded, inputs, len(os.sched_getaffinity(0)), runs)
+    reference = time_calls(reference_call(loaded, inputs, len(os.sched_getaffinity(0))), runs)
     trials = len(database.get_all_tuning_records())
     point = Point("tune_relax", model, share, budget, trials, wall, latency.median_sec,
                   latency.p90_sec, reference.median_sec, None)

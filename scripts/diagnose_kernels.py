@@ -18,17 +18,26 @@ import click
 
 def in_model_times(model: str, db: str, share: int, runs: int = 5) -> dict[str, float]:
     """Seconds per inference spent in each called function (VM instrumentation)."""
-    import tvm
-    from tvm import relax
-
     from tunesvc.inputs import sample_inputs
     from tunesvc.runtime import load
 
     tuned = load(model, share=share, db=db, hold=True)
-    click.echo(f"end to end: {tuned.benchmark(*sample_inputs(tuned.model), runs=30).median_sec * 1e3:.2f} ms")
-    vm = relax.VirtualMachine(tvm.runtime.load_module(str(tuned.library_path)), tvm.cpu())
-    tensors = [tvm.runtime.tensor(a, tvm.cpu()) for a in sample_inputs(tuned.model)]
+    inputs = sample_inputs(tuned.model)
+    click.echo(f"end to end: {tuned.benchmark(*inputs, runs=30).median_sec * 1e3:.2f} ms")
+    spent, _ = vm_call_times(str(tuned.library_path), inputs, runs)
+    return {symbol: seconds / runs for symbol, seconds in spent.items()}
+
+
+def vm_call_times(library: str, inputs: list, runs: int) -> tuple[dict[str, float], dict[str, int]]:
+    """Over `runs` inferences of a compiled model (after one warm-up): seconds spent in
+    each function the VM calls, and how many calls."""
+    import tvm
+    from tvm import relax
+
+    vm = relax.VirtualMachine(tvm.runtime.load_module(library), tvm.cpu())
+    tensors = [tvm.runtime.tensor(a, tvm.cpu()) for a in inputs]
     spent: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
     started: dict[str, float] = {}
 
     def instrument(_func, symbol, before, _ret, *_args):  # type: ignore[no-untyped-def]
@@ -36,12 +45,14 @@ def in_model_times(model: str, db: str, share: int, runs: int = 5) -> dict[str, 
             started[symbol] = time.perf_counter()
         else:
             spent[symbol] += time.perf_counter() - started[symbol]
+            calls[symbol] += 1
         return 0
 
+    vm["main"](*tensors)
     vm.set_instrument(instrument)
     for _ in range(runs):
         vm["main"](*tensors)
-    return {symbol: seconds / runs for symbol, seconds in spent.items()}
+    return spent, calls
 
 
 def kernel_rows(model: str, db: str, share: int, top: int) -> list[tuple]:

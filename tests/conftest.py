@@ -39,6 +39,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "postgres_server" in fixtures or params.get("db_url") == "postgresql":
             item.add_marker(pytest.mark.postgres)
+        if "tuned_mlp" in fixtures:  # tunes for real (once per session)
+            item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("slow") is not None or "tuned_mlp" in fixtures:
             item.add_marker(pytest.mark.cpu)
 

@@ -4,6 +4,7 @@ database loads it with `load_library` and matches onnxruntime."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,12 +22,14 @@ from tunesvc.runtime import load_library
 pytestmark = pytest.mark.slow
 
 SERVE = """
-import sys, numpy as np
+import json, sys, numpy as np
 from tunesvc.runtime import load_library
-model = load_library(sys.argv[1])
+from workers.shares.threads import thread_affinities
+model = load_library(sys.argv[1], hold=True)
 data = np.load(sys.argv[2])
 outputs = model(*[data[spec.name] for spec in model.manifest.inputs])
 np.save(sys.argv[3], outputs[0])
+print(json.dumps(sorted(set(thread_affinities().values()))))
 """
 
 
@@ -47,8 +50,12 @@ def test_compiled_library_serves_without_the_database(tuned_mlp: TunedDatabase, 
     np.savez(tmp_path / "in.npz", input=inputs[0])
     no_db = {**tunesvc_env, "TUNESVC_HOME": str(tmp_path / "empty-home"),
              "TUNESVC_DB": "postgresql://nobody@127.0.0.1:9/none"}  # would fail if used
-    subprocess.run([sys.executable, "-c", SERVE, str(library), str(tmp_path / "in.npz"),
-                    str(tmp_path / "out.npy")], env=no_db, check=True, timeout=300)
+    served = subprocess.run([sys.executable, "-c", SERVE, str(library), str(tmp_path / "in.npz"),
+                             str(tmp_path / "out.npy")], env=no_db, check=True, timeout=300,
+                            capture_output=True, text=True)
+    # held to the library's share: every thread on the first of the process's cores
+    first_core = sorted(os.sched_getaffinity(0))[0]
+    assert json.loads(served.stdout.strip().splitlines()[-1]) == [[first_core]]
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"),
                                reference_outputs(model, inputs)[0], rtol=1e-4, atol=1e-4)
     assert not (tmp_path / "empty-home").exists()

@@ -62,3 +62,19 @@ def test_transfer_reads_the_nearest_shares_best_first(db_url: str) -> None:
     assert [r.id for r in nearest_shares_records(store, key, "w1", 3)] == \
         [at_25[1], at_25[0], at_100[0]]
     assert nearest_shares_records(store, key, "w2", 3) == []
+
+
+def test_a_best_record_slower_than_the_default_schedule_is_not_used(db_url: str) -> None:
+    """Tuning never makes an operator slower: where TVM's default schedule measured faster
+    in the same slice, the lookup says so and selects no record."""
+    store = Store(db_url)
+    key = SliceKey('{"kind": "llvm"}', "llvm", "cpu", 50)
+    _add(store, 50, "slow", 1.6e-6)
+    store.mark_complete(key, "slow", 8, 6.5e-7)
+    _add(store, 50, "fast", 1e-6)
+    store.mark_complete(key, "fast", 8, 3e-6)
+    slow = best_record(store, key.target_key, "llvm", "cpu", 50, "slow")
+    assert (slow.choice.rule, slow.record, slow.run_sec) == ("default", None, 6.5e-7)
+    assert "faster than the best tuned" in slow.choice.describe()
+    fast = best_record(store, key.target_key, "llvm", "cpu", 50, "fast")
+    assert fast.choice.rule == "exact" and fast.run_sec == 1e-6

@@ -19,7 +19,7 @@ from tunesvc.errors import UserError
 from tunesvc.models import load_model
 from tunesvc.onnx_prep import prepare_for_tvm
 
-pytestmark = pytest.mark.cpu
+pytestmark = [pytest.mark.cpu, pytest.mark.slow]  # real models: minutes in all
 
 
 def _run(path: Path, env: dict[str, str], tmp_path: Path, *args: str) -> dict:

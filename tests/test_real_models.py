@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import tunesvc
 from tests.real_models import MODELS, UNSUPPORTED, RealModel, fetch
 
-pytestmark = pytest.mark.cpu
+pytestmark = [pytest.mark.cpu, pytest.mark.slow]  # real models: minutes in all
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.id)

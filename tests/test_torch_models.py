@@ -53,7 +53,9 @@ def test_cli_tunes_and_runs_a_torch_module(tmp_path: Path, tunesvc_env: dict[str
     assert ran.returncode == 0, ran.stderr
     report = json.loads(ran.stdout)
     assert report["agreement_ok"] and report["reference_engine"] == "PyTorch"
-    assert all(op["rule"] == "exact" for op in report["operators"])
+    # every operator tuned at this share; a few tiny ones measured faster untuned
+    rules = [op["rule"] for op in report["operators"]]
+    assert "exact" in rules and set(rules) <= {"exact", "default"}
     assert report["comparison"]["pytorch"]["median_sec"] > 0
     assert report["comparison"]["onnxruntime"] is None
 
@@ -86,5 +88,5 @@ def test_python_api_tunes_and_runs_a_module(tmp_path: Path, tunesvc_env: dict[st
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["name"] == "torch:small" and result["trials"] > 0
-    assert result["rules"] and set(result["rules"]) == {"exact"}
+    assert "exact" in result["rules"] and set(result["rules"]) <= {"exact", "default"}
     assert result["error"] < 1e-3

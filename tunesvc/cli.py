@@ -175,9 +175,11 @@ def run(model: str, target: str, share: int | None, runs: int, input_shapes: tup
     Per operator the schedule comes from the exact share if it was tuned, else the nearest
     tuned share, else TVM's default schedule; the output says which. The output is checked
     against onnxruntime on the same inputs. Latency (median, p90, p99, mean of --runs
-    calls) is measured in this process on the share's cores, followed in the same run by
-    TVM's default schedules and by onnxruntime with one intra-op thread per core of the
-    share; the ratios are speedups of the tuned model over each.
+    calls) is measured in this process on the share's cores, interleaved in 10 rounds with
+    TVM's default schedules (one call a round, 5 s at most) and with onnxruntime (one
+    intra-op thread per core of the share): the ratios are speedups of the tuned model
+    over each, from the median of the per-round ratios, so a slow minute of the machine
+    hits all three alike (--json gives the quartiles).
     """
     from tunesvc.report import run_text, to_json
     from tunesvc.running import run_model

@@ -1,24 +1,29 @@
 """How a tuned model compares, at its share, with what a user would run without tuning.
 
-Two baselines, timed in the same process, on the same cores, right after the tuned model:
-TVM with its default schedules, and onnxruntime (the engine most users already have; for
-a PyTorch model, PyTorch eager) with as many intra-op threads as the share has cores. Ratios are speedups of the tuned model:
-above 1 it is faster than that baseline, below 1 slower.
+Two baselines, in the same process, on the same cores: TVM with its default schedules, and
+onnxruntime (the engine most users already have; for a PyTorch model, PyTorch eager) with
+as many intra-op threads as the share has cores. All three are timed in interleaved
+rounds (`tunesvc.timing.time_interleaved`) and compared by the median of the per-round
+ratios, so a slow minute of the machine cannot flatter one of them. TVM's default
+schedules are slow (seconds per call for a ResNet): one call per round, for a few
+seconds at most. Speedups are of the tuned model: above 1 it is faster than that
+baseline, below 1 slower.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from tunesvc.reference import onnxruntime_latency
+from tunesvc.reference import engine_name, reference_call
 from tunesvc.runtime import TunedModel
-from tunesvc.timing import LatencyStats
+from tunesvc.timing import LatencyStats, RoundRatios, time_interleaved
 
-# TVM's default CPU schedules are single-threaded and slow (seconds for a ResNet): a few
-# runs give their median well enough.
-MAX_DEFAULT_RUNS = 10
+ROUNDS = 10
+DEFAULT_BUDGET_SEC = 5.0  # TVM's default schedules: at most this long in all
+TUNED, DEFAULT = "tuned", "tvm_default"
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,10 @@ class Comparison:
     note: str = ""
     pytorch: LatencyStats | None = None  # a PyTorch model's reference, in onnxruntime's stead
     speedup_vs_pytorch: float | None = None
+    rounds: int = 0  # interleaved rounds the engines were timed in (0: not interleaved)
+    # tuned latency / baseline latency, per round: median and quartiles
+    ratio_vs_default: RoundRatios | None = None
+    ratio_vs_reference: RoundRatios | None = None
 
     def samples(self) -> dict[str, list[float]]:
         """Every timed call (seconds) per engine measured."""
@@ -40,32 +49,34 @@ class Comparison:
         return {name: list(stats.samples_sec) for name, stats in engines.items() if stats}
 
 
-def compare_engines(tuned: TunedModel, inputs: list[np.ndarray], tuned_latency: LatencyStats,
-                    runs: int) -> Comparison:
-    default = tuned.untuned().benchmark(*inputs, runs=min(runs, MAX_DEFAULT_RUNS))
+def compare_engines(tuned: TunedModel, inputs: list[np.ndarray], runs: int) -> Comparison:
+    """The tuned model, TVM's default schedules and the reference engine, interleaved."""
+    engines: dict[str, Callable[[], object]] = {
+        TUNED: tuned.timed_call(*inputs), DEFAULT: tuned.untuned().timed_call(*inputs)}
     threads = tuned.share.backend.host_threads(tuned.share)
-    if threads is None:
-        return _comparison(tuned_latency, default, None, None,
-                           "onnxruntime is compared on CPU shares only (GPU: not measured)")
-    if tuned.model.proto is None:
-        eager = tuned.model.for_tvm.latency(inputs, threads, runs)
-        return replace(_comparison(tuned_latency, default, None, threads), pytorch=eager,
-                       speedup_vs_pytorch=_speedup(eager, tuned_latency))
-    reference = onnxruntime_latency(tuned.model, inputs, threads, runs)
-    return _comparison(tuned_latency, default, reference, threads)
+    reference = engine_name(tuned.model)
+    if threads is not None:
+        engines[reference] = reference_call(tuned.model, inputs, threads)
+    times = time_interleaved(engines, runs, ROUNDS, {DEFAULT: DEFAULT_BUDGET_SEC})
+    stats = {name: LatencyStats.of([s for round_ in rounds for s in round_])
+             for name, rounds in times.items()}
+    to_default = RoundRatios.of(times[TUNED], times[DEFAULT])
+    to_reference = RoundRatios.of(times[TUNED], times[reference]) if reference in times else None
+    note = "" if threads is not None else \
+        "onnxruntime is compared on CPU shares only (GPU: not measured)"
+    return Comparison(
+        tuned=stats[TUNED], tvm_default=stats[DEFAULT],
+        onnxruntime=stats.get("onnxruntime"), onnxruntime_threads=threads,
+        speedup_vs_default=_speedup(to_default),
+        speedup_vs_onnxruntime=_speedup(to_reference) if reference == "onnxruntime" else None,
+        note=note, pytorch=stats.get("PyTorch"),
+        speedup_vs_pytorch=_speedup(to_reference) if reference == "PyTorch" else None,
+        rounds=ROUNDS, ratio_vs_default=to_default, ratio_vs_reference=to_reference)
 
 
 def skipped(tuned_latency: LatencyStats, note: str) -> Comparison:
-    return _comparison(tuned_latency, None, None, None, note)
+    return Comparison(tuned_latency, None, None, None, None, None, note)
 
 
-def _comparison(tuned: LatencyStats, default: LatencyStats | None,
-                reference: LatencyStats | None, threads: int | None, note: str = "") -> Comparison:
-    return Comparison(tuned, default, reference, threads, _speedup(default, tuned),
-                      _speedup(reference, tuned), note)
-
-
-def _speedup(baseline: LatencyStats | None, tuned: LatencyStats) -> float | None:
-    if baseline is None or tuned.median_sec <= 0:
-        return None
-    return baseline.median_sec / tuned.median_sec
+def _speedup(ratio: RoundRatios | None) -> float | None:
+    return None if ratio is None or ratio.median <= 0 else 1 / ratio.median

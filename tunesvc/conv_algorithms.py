@@ -2,8 +2,9 @@
 
 A model's convolutions that Winograd can compute (`tunesvc.winograd.winograd_shape`) are
 numbered in the order Relax legalizes them. A `ConvPlan` gives each of them an algorithm;
-`legalize_map` is the LegalizeOps hook that carries it out. An all-direct plan adds no
-hook at all, so direct kernels keep exactly the workloads they were always tuned as.
+`legalize_map` is the LegalizeOps hook that carries it out. A direct convolution is
+legalized by TVM's own function, so direct kernels keep exactly the workloads they were
+always tuned as (stored records stay valid).
 
 The choice is made from measurements: every variant of a convolution is a tuning task of
 its own (`ConvSite` says which tasks are alternatives for one call site), and
@@ -69,9 +70,8 @@ class PlanHook:
             return _nn_conv2d(bb, call)
         return emit_winograd(bb, call, shape, WINOGRAD[algorithm])
 
-    def legalize_map(self) -> dict[str, LegalizeFunc] | None:
-        """None for an all-direct plan: TVM's own legalization, untouched."""
-        return None if self.plan.all_direct else {"relax.nn.conv2d": self.legalize}
+    def legalize_map(self) -> dict[str, LegalizeFunc]:
+        return {"relax.nn.conv2d": self.legalize}
 
 
 @dataclass(frozen=True)

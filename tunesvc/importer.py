@@ -131,7 +131,7 @@ def extract_task_set(mod: IRModule, target: Target) -> TaskSet:
     the task it is part of when direct. UserError if TVM cannot lower the model to
     operators (a limit of TVM, not a bug here)."""
     direct = _fused_tasks(mod, target, ConvPlan())
-    if not prepacks_weights(target):
+    if not prepacks_weights(target) or direct.winograd_sites == 0:
         return TaskSet(direct.tasks, [])
     sites: dict[int, ConvSite] = {}
     tasks = {task.shash: task for task in direct.tasks}

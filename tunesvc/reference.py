@@ -7,13 +7,13 @@ the same cores, as many intra-op threads as the share has cores).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime
 
 from tunesvc.models import LoadedModel
-from tunesvc.timing import LatencyStats, time_calls
 
 # float32 kernels with different loop orders differ by rounding; scale by output magnitude.
 RELATIVE_TOLERANCE = 1e-3
@@ -58,12 +58,15 @@ def cpu_session(model: LoadedModel, threads: int) -> onnxruntime.InferenceSessio
                                         providers=["CPUExecutionProvider"])
 
 
-def onnxruntime_latency(model: LoadedModel, inputs: list[np.ndarray], threads: int,
-                        runs: int) -> LatencyStats:
-    """onnxruntime CPU latency with `threads` intra-op threads, timed like TVM's."""
+def reference_call(model: LoadedModel, inputs: list[np.ndarray],
+                   threads: int) -> Callable[[], object]:
+    """One inference of the reference engine with `threads` intra-op threads: onnxruntime
+    for an ONNX model, PyTorch eager for a PyTorch one."""
+    if model.proto is None:
+        return model.for_tvm.timed_call(inputs, threads)
     session = cpu_session(model, threads)
     feed = _feed(model, inputs)
-    return time_calls(lambda: session.run(None, feed), runs)
+    return lambda: session.run(None, feed)
 
 
 def compare(outputs: list[np.ndarray], expected: list[np.ndarray]) -> Agreement:

@@ -182,23 +182,30 @@ def run_text(report: RunReport) -> str:
 
 
 def comparison_lines(comparison: Comparison) -> list[str]:
-    """Tuned vs TVM default vs onnxruntime, medians measured in the same run."""
+    """Tuned vs TVM default vs onnxruntime, timed in the same run (interleaved rounds)."""
     lines = []
     if comparison.tvm_default is not None:
         lines.append(f"  TVM default schedules: median {ms(comparison.tvm_default.median_sec)} "
                      f"({comparison.tvm_default.runs} runs); "
                      f"{_versus(comparison.speedup_vs_default, 'TVM default')}")
-    if comparison.onnxruntime is not None:
-        lines.append(f"  onnxruntime, {comparison.onnxruntime_threads} threads on the same cores: "
-                     f"median {ms(comparison.onnxruntime.median_sec)} "
-                     f"({comparison.onnxruntime.runs} runs); {_versus(comparison.speedup_vs_onnxruntime)}")
-    if comparison.pytorch is not None:
-        lines.append(f"  PyTorch, {comparison.onnxruntime_threads} threads on the same cores: "
-                     f"median {ms(comparison.pytorch.median_sec)} ({comparison.pytorch.runs} "
-                     f"runs); {_versus(comparison.speedup_vs_pytorch, 'PyTorch')}")
+    for name, stats, speedup in (("onnxruntime", comparison.onnxruntime,
+                                  comparison.speedup_vs_onnxruntime),
+                                 ("PyTorch", comparison.pytorch, comparison.speedup_vs_pytorch)):
+        if stats is not None:
+            lines.append(f"  {name}, {comparison.onnxruntime_threads} threads on the same cores: "
+                         f"median {ms(stats.median_sec)} ({stats.runs} runs); "
+                         f"{_versus(speedup, name)}{_spread(comparison)}")
     if comparison.note:
         lines.append(f"  comparison: {comparison.note}")
     return lines
+
+
+def _spread(comparison: Comparison) -> str:
+    ratio = comparison.ratio_vs_reference
+    if ratio is None:
+        return ""
+    return (f" (tuned/reference latency, median of {ratio.rounds} interleaved rounds: "
+            f"{ratio.median:.2f}, quartiles {ratio.low:.2f}-{ratio.high:.2f})")
 
 
 def _versus(speedup: float | None, engine: str = "onnxruntime") -> str:

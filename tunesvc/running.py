@@ -56,9 +56,12 @@ def run_model(model: str | LoadedModel, target: str, share: int | None, db_url: 
                  hold=True, input_values=input_values)
     inputs = model_inputs(tuned.model, inputs_file)
     agreement = compare(tuned(*inputs), reference_outputs(tuned.model, inputs))
-    latency = tuned.benchmark(*inputs, runs=runs)
-    comparison = (compare_engines(tuned, inputs, latency, runs) if reference
-                  else skipped(latency, "skipped (--no-reference)"))
+    if reference:
+        comparison = compare_engines(tuned, inputs, runs)
+        latency = comparison.tuned
+    else:
+        latency = tuned.benchmark(*inputs, runs=runs)
+        comparison = skipped(latency, "skipped (--no-reference)")
     target_attrs = json.loads(str(tuned.target))
     return RunReport(
         model=tuned.model.source, target=json.dumps(target_attrs, sort_keys=True), isa=isa_of(target_attrs),

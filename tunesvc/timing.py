@@ -3,12 +3,17 @@
 Each engine is timed as a caller sees it: one Python call per inference, inputs already
 prepared, after warm-up calls, with `time.perf_counter` around the call. TVM and
 onnxruntime go through the same function, so their ratio compares like with like.
+
+Engines compared with each other are timed in interleaved rounds (a few calls of each in
+turn, A B C A B C ...), and their ratio is the median of the per-round ratios: a slow
+minute of the machine hits every engine alike instead of flattering one of them.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,3 +53,53 @@ def time_calls(call: Callable[[], object], runs: int, warmup: int = WARMUP_CALLS
         call()
         seconds.append(time.perf_counter() - started)
     return LatencyStats.of(seconds)
+
+
+@dataclass(frozen=True)
+class RoundRatios:
+    """Per-round latency ratios of two engines (A's median / B's median in each round):
+    their median and quartiles."""
+
+    median: float
+    low: float  # first quartile
+    high: float  # third quartile
+    rounds: int
+
+    @classmethod
+    def of(cls, a_rounds: list[list[float]], b_rounds: list[list[float]]) -> RoundRatios | None:
+        ratios = [float(np.median(a)) / float(np.median(b))
+                  for a, b in zip(a_rounds, b_rounds) if a and b and float(np.median(b)) > 0]
+        if not ratios:
+            return None
+        low, median, high = np.percentile(ratios, [25, 50, 75])
+        return cls(float(median), float(low), float(high), len(ratios))
+
+
+def time_interleaved(engines: Mapping[str, Callable[[], object]], runs: int, rounds: int,
+                     budget_sec: Mapping[str, float] | None = None) -> dict[str, list[list[float]]]:
+    """Time every engine in `rounds` interleaved rounds of about runs/rounds calls each
+    (after warm-up calls). An engine with a time budget gets one call per round, and no
+    more rounds once its calls have taken `budget_sec` (a slow baseline stays bounded).
+    Returns, per engine, the seconds of each call, round by round."""
+    per_round = max(1, math.ceil(runs / rounds))
+    budgets = budget_sec or {}
+    for name, call in engines.items():
+        for _ in range(1 if name in budgets else WARMUP_CALLS):
+            call()
+    times: dict[str, list[list[float]]] = {name: [] for name in engines}
+    for _ in range(rounds):
+        for name, call in engines.items():
+            spent = sum(map(sum, times[name]))
+            if name in budgets and times[name] and spent >= budgets[name]:
+                continue
+            times[name].append(_timed(call, 1 if name in budgets else per_round))
+    return times
+
+
+def _timed(call: Callable[[], object], calls: int) -> list[float]:
+    seconds = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - started)
+    return seconds

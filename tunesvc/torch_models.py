@@ -18,6 +18,7 @@ import importlib
 import inspect
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from tunesvc.errors import UserError, first_line
 from tunesvc.models import TORCH_PREFIX, LoadedModel, Shape
-from tunesvc.timing import LatencyStats, time_calls
+
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +52,19 @@ class TorchGraph:
             result = self.module(*[torch.from_numpy(np.ascontiguousarray(a)) for a in inputs])
         return [t.detach().numpy() for t in _flatten(result)]
 
-    def latency(self, inputs: list[np.ndarray], threads: int, runs: int) -> LatencyStats:
-        """PyTorch eager with `threads` intra-op threads (the process's affinity decides
-        which cores), timed like TVM's."""
+    def timed_call(self, inputs: list[np.ndarray], threads: int) -> Callable[[], object]:
+        """One PyTorch eager inference with `threads` intra-op threads (the process's
+        affinity decides which cores): what a benchmark times."""
         import torch
 
         torch.set_num_threads(threads)
         tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in inputs]
-        with torch.no_grad():
-            return time_calls(lambda: self.module(*tensors), runs)
+
+        def call() -> object:
+            with torch.no_grad():
+                return self.module(*tensors)
+
+        return call
 
 
 def from_module(module: Any, example_inputs: tuple[Any, ...], name: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +32,16 @@ class VmModel:
         outputs = [out] if isinstance(out, tvm.runtime.Tensor) else list(out)
         return [o.numpy() for o in outputs]
 
-    def benchmark(self, *arrays: np.ndarray, runs: int = 30) -> LatencyStats:
-        """Latency of `runs` calls, inputs already on the device (see `tunesvc.timing`)."""
+    def timed_call(self, *arrays: np.ndarray) -> Callable[[], None]:
+        """One inference, inputs already on the device: what a benchmark times."""
         tensors, main = self._inputs(arrays), self._vm["main"]
 
         def call() -> None:
             main(*tensors)
             self.device.sync()
 
-        return time_calls(call, runs)
+        return call
+
+    def benchmark(self, *arrays: np.ndarray, runs: int = 30) -> LatencyStats:
+        """Latency of `runs` calls, inputs already on the device (see `tunesvc.timing`)."""
+        return time_calls(self.timed_call(*arrays), runs)
