@@ -17,11 +17,7 @@ import click
 from tunesvc.api import DEFAULT_TRIALS_PER_TASK
 from tunesvc.config import DB_ENV, home_dir, resolve_db_url
 from tunesvc.errors import UserError
-from tunesvc.models import Shape, parse_input_shape, parse_input_value, zoo_names
-
-MODEL_HELP = ("MODEL is an ONNX file, torch:package.module:factory (the torch extra), "
-              "or a built-in model: " + ", ".join(zoo_names()) + ". ")
-
+from tunesvc.models import Shape, parse_input_shape, parse_input_value
 
 class UserErrorGroup(click.Group):
     """Turns UserError (and database errors) into click's one-line 'Error: ...'."""

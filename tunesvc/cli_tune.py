@@ -45,9 +45,11 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
          inputs_file: Path | None, as_json: bool, quiet: bool, verbose: bool) -> None:
     """Tune MODEL's operators at each share and store the best schedules.
 
-    MODEL is an ONNX file, a built-in zoo model (zoo:mlp, zoo:resnet18, zoo:mobilenet_v2) or
-    a PyTorch module, torch:package.module:factory (the torch extra; factory() returns the
-    module, or the module and a tuple of example inputs).
+    MODEL is an ONNX file, a built-in zoo model (zoo:mlp, zoo:convnet, zoo:resnet18,
+    zoo:mobilenet_v2) or a PyTorch module, torch:package.module:factory (the torch extra;
+    factory() returns the module, or the module and a tuple of example inputs). On CPU
+    each 3x3 stride-1 convolution is also tuned as two Winograd variants, and the model
+    runs whichever measured fastest.
     One job per (operator task, share) runs on share-pinned Ray workers; each measured
     candidate is committed to the database as it is measured. On a terminal a bar per
     share shows trials measured, ETA and the model latency estimated from the best kernels

@@ -16,7 +16,6 @@ from tunesvc import ray_address
 from tunesvc.errors import UserError, first_line
 
 ADDRESS_ENV = ray_address.ADDRESS_ENV
-FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}
 
 
 def client(address: str | None) -> JobSubmissionClient:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import psutil
 
 MPS_SERVER_PROCESS = "nvidia-cuda-mps-server"
-MPS_CONTROL_PROCESS = "nvidia-cuda-mps-control"
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,3 @@ def _mps_server_pids() -> set[int]:
         if proc.info["name"] == MPS_SERVER_PROCESS
     }
 
-
-def mps_control_running() -> bool:
-    return any(p.info["name"] == MPS_CONTROL_PROCESS for p in psutil.process_iter(["name"]))

@@ -136,7 +136,11 @@ def extract_task_set(mod: IRModule, target: Target) -> TaskSet:
     sites: dict[int, ConvSite] = {}
     tasks = {task.shash: task for task in direct.tasks}
     for algorithm in WINOGRAD:
-        variant = _fused_tasks(mod, target, ConvPlan(rest=algorithm))
+        try:
+            variant = _fused_tasks(mod, target, ConvPlan(rest=algorithm))
+        except UserError as exc:  # a variant TVM cannot lower: the direct kernels remain
+            log.warning("%s left out: %s", algorithm, exc)
+            continue
         paired = _pair_sites(direct, variant)
         if paired is None:
             log.warning("%s left out: its kernels could not be matched to the direct ones",

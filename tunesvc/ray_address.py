@@ -2,7 +2,7 @@
 
 Ray has two kinds: a cluster's GCS address (`HEAD:6379`, or `ray://HEAD:10001`), which
 `tunesvc tune` joins, and its dashboard URL (`http://HEAD:8265`), which the jobs API
-(`tunesvc jobs`, `tune --cluster`) talks to. Both often come from RAY_ADDRESS, so the wrong
+(`tunesvc submit`, `tunesvc jobs`) talks to. Both often come from RAY_ADDRESS, so the wrong
 one is easy to give; and Ray waits minutes on an address nobody answers. Each problem here
 is one line naming the address, where it came from, and what to give instead.
 """

@@ -54,7 +54,7 @@ def check_gpu_share(share: Share, probe: ShareProbe, full_sms: int) -> str | Non
         return f"{MPS_PERCENT_ENV}={probe.mps_percent} in the measuring process, expected {share.percent}"
     if seen >= full_sms:
         return (f"no MPS control daemon limits this process: it sees all {full_sms} SMs at a "
-                f"{share.percent}% share (start one with scripts/mps.sh start)")
+                f"{share.percent}% share (start one with scripts/mps.py start)")
     expected = full_sms * share.percent / 100
     if abs(seen - expected) > max(2.0, SM_SLACK_FRACTION * full_sms):
         return f"{share.percent}% share sees {seen} SMs, expected about {expected:.0f} of {full_sms}"
