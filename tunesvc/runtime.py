@@ -71,8 +71,8 @@ class TunedModel(VmModel):
     def untuned(self) -> TunedModel:
         """The same model at the same share with TVM's default schedules only."""
         untuned = replace(self.compiled, plan=ConvPlan())  # direct convolutions only
-        none = [OperatorSource(t.name, t.weight, Lookup(
-                    t.shash, ShareChoice(self.share.percent, None, "none"), None))
+        default = ShareChoice(self.share.percent, None, "none")
+        none = [OperatorSource(t.name, t.weight, Lookup(t.shash, default, None))
                 for t in untuned.tasks if not t.competes_with]
         path, cache_hit = _compiled_library(untuned, none)
         return TunedModel(self.model, self.share, self.target, path, none, cache_hit,
