@@ -76,56 +76,92 @@ def weight_transform(kernel: te.Tensor, tile: int) -> te.Tensor:
     )
 
 
+@dataclass(frozen=True)
+class Tiling:
+    """How an output is cut into tile x tile blocks: output size and tiles per image."""
+
+    tile: int
+    out_h: int
+    out_w: int
+    tiles_h: int
+    tiles_w: int
+
+    @classmethod
+    def of(cls, shape: ConvShape, tile: int) -> Tiling:
+        pad_t, pad_l, pad_b, pad_r = shape.padding
+        out_h = shape.height + pad_t + pad_b - KERNEL + 1
+        out_w = shape.width + pad_l + pad_r - KERNEL + 1
+        return cls(tile, out_h, out_w, (out_h + tile - 1) // tile, (out_w + tile - 1) // tile)
+
+    @property
+    def alpha(self) -> int:
+        return self.tile + KERNEL - 1
+
+
 def winograd_conv(data: te.Tensor, packed: te.Tensor, shape: ConvShape,
                   tile: int) -> te.Tensor:
     """NHWC data and a transformed weight -> NHWC output, as TVM's NHWC Winograd compute
     (the block names and `schedule_rule` marks its CPU rules expect) with the weight
     transform taken out."""
-    alpha = tile + KERNEL - 1
-    a_matrix, b_matrix, _ = winograd_transform_matrices(tile, KERNEL, shape.dtype)
+    cut = Tiling.of(shape, tile)
+    tiles = shape.batch * cut.tiles_h * cut.tiles_w
+    data_pack = _data_pack(_input_tiles(data, shape, cut), cut.alpha, shape.dtype)
+    ci = te.reduce_axis((0, shape.in_channels), name="ci")
+    bgemm = te.compute(
+        (cut.alpha, cut.alpha, tiles, shape.out_channels),
+        lambda eps, nu, p, co: te.sum(data_pack[eps, nu, p, ci] * packed[eps, nu, ci, co],
+                                      axis=[ci]),
+        name="bgemm")
+    return _inverse(bgemm, shape, cut)
+
+
+def _input_tiles(data: te.Tensor, shape: ConvShape, cut: Tiling) -> te.Tensor:
+    """The (alpha x alpha) input tile of every output tile, padded where it overhangs."""
     pad_t, pad_l, pad_b, pad_r = shape.padding
-    out_h = shape.height + pad_t + pad_b - KERNEL + 1
-    out_w = shape.width + pad_l + pad_r - KERNEL + 1
-    tiles_h, tiles_w = (out_h + tile - 1) // tile, (out_w + tile - 1) // tile
-    tiles = shape.batch * tiles_h * tiles_w
     # enough padding that every tile reads inside the padded input
-    extra_h = (tiles_h - 1) * tile + alpha - (shape.height + pad_t + pad_b)
-    extra_w = (tiles_w - 1) * tile + alpha - (shape.width + pad_l + pad_r)
+    extra_h = (cut.tiles_h - 1) * cut.tile + cut.alpha - (shape.height + pad_t + pad_b)
+    extra_w = (cut.tiles_w - 1) * cut.tile + cut.alpha - (shape.width + pad_l + pad_r)
     data_pad = topi.nn.pad(data, (0, pad_t, pad_l, 0),
                            (0, pad_b + max(0, extra_h), pad_r + max(0, extra_w), 0),
                            name="data_pad", attrs={"schedule_rule": "None"})
-    input_tile = te.compute(
-        (alpha, alpha, tiles, shape.in_channels),
-        lambda eps, nu, p, ci: data_pad[p // (tiles_h * tiles_w),
-                                        ((p // tiles_w) % tiles_h) * tile + eps,
-                                        (p % tiles_w) * tile + nu, ci],
+    per_image = cut.tiles_h * cut.tiles_w
+    return te.compute(
+        (cut.alpha, cut.alpha, shape.batch * per_image, shape.in_channels),
+        lambda eps, nu, p, ci: data_pad[p // per_image,
+                                        ((p // cut.tiles_w) % cut.tiles_h) * cut.tile + eps,
+                                        (p % cut.tiles_w) * cut.tile + nu, ci],
         name="input_tile", attrs={"schedule_rule": "None"})
+
+
+def _data_pack(input_tile: te.Tensor, alpha: int, dtype: str) -> te.Tensor:
+    """V = B^T d B for every input tile."""
+    _, b_matrix, _ = winograd_transform_matrices(alpha - KERNEL + 1, KERNEL, dtype)
     r_a = te.reduce_axis((0, alpha), "r_a")
     r_b = te.reduce_axis((0, alpha), "r_b")
-    data_pack = te.compute(
-        (alpha, alpha, tiles, shape.in_channels),
+    return te.compute(
+        input_tile.shape,
         lambda eps, nu, p, ci: te.sum(
             input_tile[r_a, r_b, p, ci] * b_matrix[r_a, eps] * b_matrix[r_b, nu],
             axis=[r_a, r_b]),
         name="data_pack", attrs={"schedule_rule": "conv2d_nhwc_winograd_data_pack"})
-    ci = te.reduce_axis((0, shape.in_channels), name="ci")
-    bgemm = te.compute(
-        (alpha, alpha, tiles, shape.out_channels),
-        lambda eps, nu, p, co: te.sum(data_pack[eps, nu, p, ci] * packed[eps, nu, ci, co],
-                                      axis=[ci]),
-        name="bgemm")
-    r_a = te.reduce_axis((0, alpha), "r_a")
-    r_b = te.reduce_axis((0, alpha), "r_b")
+
+
+def _inverse(bgemm: te.Tensor, shape: ConvShape, cut: Tiling) -> te.Tensor:
+    """Y = A^T M A per tile, then the tiles laid out as the NHWC output."""
+    a_matrix, _, _ = winograd_transform_matrices(cut.tile, KERNEL, shape.dtype)
+    r_a = te.reduce_axis((0, cut.alpha), "r_a")
+    r_b = te.reduce_axis((0, cut.alpha), "r_b")
     inverse = te.compute(
-        (tile, tile, tiles, shape.out_channels),
+        (cut.tile, cut.tile, bgemm.shape[2], shape.out_channels),
         lambda vh, vw, p, co: te.sum(
             bgemm[r_a, r_b, p, co] * a_matrix[r_a, vh] * a_matrix[r_b, vw], axis=[r_a, r_b]),
         name="inverse", attrs={"schedule_rule": "conv2d_nhwc_winograd_inverse"})
+    per_image = cut.tiles_h * cut.tiles_w
     return te.compute(
-        (shape.batch, out_h, out_w, shape.out_channels),
-        lambda n, h, w, co: inverse[h % tile, w % tile,
-                                    n * tiles_h * tiles_w + (h // tile) * tiles_w + w // tile,
-                                    co],
+        (shape.batch, cut.out_h, cut.out_w, shape.out_channels),
+        lambda n, h, w, co: inverse[h % cut.tile, w % cut.tile,
+                                    n * per_image + (h // cut.tile) * cut.tiles_w
+                                    + w // cut.tile, co],
         name="conv2d_winograd")
 
 
