@@ -43,7 +43,7 @@ class ConvPlan:
         return self.rest == DIRECT and all(a == DIRECT for a in self.algorithms)
 
     def describe(self) -> str:
-        """'direct' or e.g. 'winograd4 x6, direct x2' (for cache keys and reports)."""
+        """'direct' or e.g. 'direct x2, winograd4 x6' (for logs)."""
         if self.all_direct:
             return DIRECT
         counts: dict[str, int] = {}

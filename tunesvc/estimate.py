@@ -20,23 +20,15 @@ class Part:
     latency_sec: float | None
 
 
-def estimated_latency(parts: Iterable[Part], partial: bool = False) -> float | None:
-    """The estimate, or None when a group has no latency yet (unless `partial`: then the
-    groups known so far)."""
+def estimated_latency(parts: Iterable[Part]) -> float | None:
+    """The estimate, or None while a group has no latency yet."""
     best: dict[str, float | None] = {}
     for part in parts:
         value = None if part.latency_sec is None else part.weight * part.latency_sec
         known = best.get(part.group)
         if known is None or (value is not None and value < known):
             best[part.group] = value
-    if not partial and any(value is None for value in best.values()):
+    if any(value is None for value in best.values()):
         return None
     return sum(value for value in best.values() if value is not None)
 
-
-def groups_known(parts: Iterable[Part]) -> tuple[int, int]:
-    """(groups with a latency, groups in all)."""
-    seen: dict[str, bool] = {}
-    for part in parts:
-        seen[part.group] = seen.get(part.group, False) or part.latency_sec is not None
-    return sum(seen.values()), len(seen)

@@ -47,12 +47,7 @@ def time_calls(call: Callable[[], object], runs: int, warmup: int = WARMUP_CALLS
     """Run `call` `warmup` times untimed, then `runs` times timed one by one."""
     for _ in range(warmup):
         call()
-    seconds = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - started)
-    return LatencyStats.of(seconds)
+    return LatencyStats.of(_timed(call, runs))
 
 
 @dataclass(frozen=True)
