@@ -214,7 +214,7 @@ def gpus(as_json: bool) -> None:
 
 # The database and cluster commands register themselves on `cli` (their modules import
 # this one).
-from tunesvc import cli_cluster, cli_db, cli_deploy, cli_report, cli_tune  # noqa: E402,F401
+from tunesvc import cli_cluster, cli_db, cli_deploy, cli_report, cli_serve, cli_tune  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Do controlled slices pay? Two models served side by side on this machine, under an
+open-loop load (Poisson arrivals, bounded in time, loopback only), in four arrangements:
+
+  tunesvc controlled      each model on its own cores, kernels tuned at its share
+  tunesvc uncontrolled    both on every core (--overlap), kernels tuned at 100%
+  onnxruntime controlled / uncontrolled: the same two arrangements with onnxruntime
+
+Per arrangement and offered rate (the same for each model): throughput, p50 and p99 of
+the answered requests, refused (503) and failed requests, and per model the highest rate
+whose p99 stays under its objective. With --config it instead serves a `tunesvc plan`
+config at each model's objective rate and says whether each objective holds.
+
+    scripts/bench_serving.py --db sqlite:////tmp/w/serve.sqlite --models resnet18=zoo:resnet18 \\
+        --models mobilenet_v2=zoo:mobilenet_v2 --p99 resnet18=100 --p99 mobilenet_v2=50 \\
+        --rates 5,10,20,30 --seconds 20 --out /tmp/w/serving
+
+Writes results.json and results.md to --out after every point. Run it alone on the machine:
+the load generator shares its cores with the servers, as it would any client on the box.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiohttp
+import click
+import numpy as np
+
+LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
+MAX_IN_FLIGHT = 256  # open loop, but bounded: beyond this the generator drops arrivals
+
+
+@dataclass
+class Level:
+    arrangement: str
+    model: str
+    offered_rate: float
+    seconds: float
+    answered: int = 0
+    refused: int = 0  # 503
+    failed: int = 0  # anything else, or dropped by the generator
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        lat = np.array(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
+        return {"arrangement": self.arrangement, "model": self.model,
+                "offered_rate": self.offered_rate, "throughput": self.answered / self.seconds,
+                "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+                "answered": self.answered, "refused": self.refused, "failed": self.failed}
+
+
+def arrangements(models: dict[str, str]) -> list[tuple[str, list[str]]]:
+    def at(share: int) -> list[str]:
+        return [f"{name}={source}@{share}" for name, source in models.items()]
+
+    half = 100 // len(models)
+    return [("tunesvc controlled", at(half)),
+            ("tunesvc uncontrolled", at(100) + ["--overlap"]),
+            ("onnxruntime controlled", at(half) + ["--engine", "onnxruntime"]),
+            ("onnxruntime uncontrolled", at(100) + ["--overlap", "--engine", "onnxruntime"])]
+
+
+def start(args: list[str], db: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, "-m", "tunesvc", "serve", *args, "--db", db,
+                                "--port", "0", "--queue-size", "64"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = process.stdout.readline()
+    match = LISTENING.search(line)
+    if not match:
+        raise SystemExit(f"server did not start: {line}{process.communicate()[0]}")
+    return process, f"http://{match[1]}:{match[2]}"
+
+
+async def wait_ready(url: str, process: subprocess.Popen) -> None:
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"server exited: {process.communicate()[0]}")
+            try:
+                async with session.get(f"{url}/v2/health/ready") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
+
+
+async def request_body(session: aiohttp.ClientSession, url: str,
+                       model: str) -> tuple[bytes, dict[str, str]]:
+    async with session.get(f"{url}/v2/models/{model}") as answer:
+        meta = await answer.json()
+    tensors, blobs = [], []
+    for info in meta["inputs"]:
+        array = np.random.default_rng(0).standard_normal(info["shape"]).astype("float32")
+        blobs.append(array.tobytes())
+        tensors.append({**info, "parameters": {"binary_data_size": len(blobs[-1])}})
+    head = json.dumps({"inputs": tensors}).encode()
+    return head + b"".join(blobs), {"Inference-Header-Content-Length": str(len(head))}
+
+
+async def offer(session: aiohttp.ClientSession, url: str, level: Level,
+                body: tuple[bytes, dict[str, str]], seed: int) -> None:
+    """Poisson arrivals at the level's rate for its seconds; each request on its own."""
+    rng, loop = random.Random(seed), asyncio.get_running_loop()
+    start, at, tasks = loop.time(), 0.0, []
+    while True:
+        at += rng.expovariate(level.offered_rate)
+        if at > level.seconds:
+            break
+        await asyncio.sleep(max(0.0, start + at - loop.time()))
+        if sum(not t.done() for t in tasks) >= MAX_IN_FLIGHT:
+            level.failed += 1
+            continue
+        tasks.append(asyncio.create_task(one(session, url, level, body)))
+    await asyncio.gather(*tasks)
+
+
+async def one(session: aiohttp.ClientSession, url: str, level: Level,
+              body: tuple[bytes, dict[str, str]]) -> None:
+    sent = time.perf_counter()
+    try:
+        async with session.post(f"{url}/v2/models/{level.model}/infer", data=body[0],
+                                headers=body[1]) as answer:
+            await answer.read()
+            status = answer.status
+    except aiohttp.ClientError:
+        status = 0
+    if status == 200:
+        level.answered += 1
+        level.latencies_ms.append((time.perf_counter() - sent) * 1e3)
+    elif status == 503:
+        level.refused += 1
+    else:
+        level.failed += 1
+
+
+async def run_levels(url: str, arrangement: str, rates: dict[str, list[float]],
+                     seconds: float) -> list[Level]:
+    """Each step offers every model its rate at once, for `seconds`."""
+    timeout = aiohttp.ClientTimeout(total=120)
+    connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT * 2)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        bodies = {m: await request_body(session, url, m) for m in rates}
+        for model in rates:  # warm: one call each
+            await one(session, url, Level(arrangement, model, 1, 1), bodies[model])
+        done: list[Level] = []
+        for step in range(len(next(iter(rates.values())))):
+            levels = [Level(arrangement, m, rates[m][step], seconds) for m in rates]
+            await asyncio.gather(*(offer(session, url, lv, bodies[lv.model], step)
+                                   for lv in levels))
+            done += levels
+            for lv in levels:
+                s = lv.summary()
+                print(f"  {arrangement:26} {lv.model:14} {lv.offered_rate:5.1f}/s -> "
+                      f"{s['throughput']:5.1f}/s p50 {s['p50_ms']:7.1f} p99 {s['p99_ms']:7.1f} ms "
+                      f"503 {lv.refused} failed {lv.failed}", flush=True)
+        return done
+
+
+def serve_and_load(args: list[str], db: str, arrangement: str, rates: dict[str, list[float]],
+                   seconds: float) -> list[Level]:
+    process, url = start(args, db)
+    try:
+        asyncio.run(wait_ready(url, process))
+        return asyncio.run(run_levels(url, arrangement, rates, seconds))
+    finally:
+        process.terminate()
+        process.communicate(timeout=120)
+
+
+def highest_meeting(rows: list[dict], p99: dict[str, float]) -> list[dict]:
+    """Per arrangement and model: the highest offered rate at which p99 met its objective
+    and nothing was refused or failed."""
+    best: dict[tuple[str, str], float] = {}
+    for row in rows:
+        key = (row["arrangement"], row["model"])
+        ok = (row["p99_ms"] <= p99.get(row["model"], float("inf")) and not row["refused"]
+              and not row["failed"])
+        best.setdefault(key, 0.0)
+        if ok:
+            best[key] = max(best[key], row["offered_rate"])
+    return [{"arrangement": a, "model": m, "p99_objective_ms": p99.get(m),
+             "highest_rate_meeting_it": r} for (a, m), r in best.items()]
+
+
+def write(out: Path, meta: dict, rows: list[dict], best: list[dict]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({**meta, "levels": rows, "best": best},
+                                                 indent=2) + "\n")
+    lines = [f"Measured {meta['date']} on {meta['machine']} with `{meta['command']}`.", "",
+             "| arrangement | model | offered /s | throughput /s | p50 ms | p99 ms | 503 | failed |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['arrangement']} | {r['model']} | {r['offered_rate']:g} | {r['throughput']:.1f} "
+              f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['refused']} | {r['failed']} |" for r in rows]
+    lines += ["", "| arrangement | model | p99 objective ms | highest rate meeting it /s |",
+              "|---|---|---|---|"]
+    lines += [f"| {b['arrangement']} | {b['model']} | {b['p99_objective_ms']} | "
+              f"{b['highest_rate_meeting_it']:g} |" for b in best]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def plot(out: Path, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted({r["model"] for r in rows})
+    figure, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
+    for axis, model in zip(axes[0], models):
+        for arrangement in dict.fromkeys(r["arrangement"] for r in rows):
+            mine = [r for r in rows if r["model"] == model and r["arrangement"] == arrangement]
+            axis.plot([r["offered_rate"] for r in mine], [r["p99_ms"] for r in mine], "o-",
+                      label=arrangement)
+        axis.set(title=f"{model}: p99 against offered load", xlabel="requests/s (each model)",
+                 ylabel="p99 latency (ms)", yscale="log")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out / "serving-latency.png", dpi=110)
+
+
+def check_plan(config: Path, db: str, seconds: float, out: Path, meta: dict) -> None:
+    """Serve a `tunesvc plan` config at each model's objective rate: does each hold?"""
+    from tunesvc.serving.config_file import read_config
+
+    models = read_config(config).models
+    rates = {m.name: [m.objective.rate] for m in models if m.objective}
+    levels = serve_and_load(["--config", str(config)], db, f"plan {config.name}", rates, seconds)
+    rows = [lv.summary() for lv in levels]
+    objective = {m.name: m.objective.p99_ms for m in models if m.objective}
+    for row in rows:
+        row["p99_objective_ms"] = objective[row["model"]]
+        row["met"] = row["p99_ms"] <= row["p99_objective_ms"] and not row["refused"] + row["failed"]
+        print(f"{row['model']}: p99 {row['p99_ms']:.1f} ms against {row['p99_objective_ms']:g} "
+              f"at {row['offered_rate']:g}/s: {'met' if row['met'] else 'NOT met'}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plan-check.json").write_text(json.dumps({**meta, "config": config.read_text(),
+                                                     "levels": rows}, indent=2) + "\n")
+
+
+@click.command()
+@click.option("--db", required=True, help="Schedule database holding both models at every share.")
+@click.option("--models", "model_args", multiple=True, metavar="NAME=MODEL")
+@click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Instead: serve this `tunesvc plan` config at its objectives' rates.")
+@click.option("--p99", "objectives", multiple=True, metavar="NAME=MS", help="p99 objectives.")
+@click.option("--rates", default="5,10,20,30", show_default=True, help="Offered rates, each model.")
+@click.option("--seconds", default=20.0, show_default=True, help="Length of each load step.")
+@click.option("--only", default=None, help="Run only the arrangements whose label contains this.")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+def main(db: str, model_args: tuple[str, ...], config: Path | None, objectives: tuple[str, ...],
+         rates: str, seconds: float, only: str | None, out: Path) -> None:
+    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": _machine(), "command": " ".join(["scripts/bench_serving.py", *sys.argv[1:]])}
+    if config is not None:
+        check_plan(config, db, seconds, out, meta)
+        return
+    models = dict(arg.split("=", 1) for arg in model_args)
+    p99 = {name: float(ms) for name, ms in (o.split("=", 1) for o in objectives)}
+    steps = [float(r) for r in rates.split(",")]
+    rows: list[dict] = []
+    for label, args in arrangements(models):
+        if only and only not in label:
+            continue
+        print(label, flush=True)
+        levels = serve_and_load(args, db, label, {m: steps for m in models}, seconds)
+        rows += [lv.summary() for lv in levels]
+        write(out, meta, rows, highest_meeting(rows, p99))
+    plot(out, rows)
+
+
+def _machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    import os
+
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+if __name__ == "__main__":
+    main()
