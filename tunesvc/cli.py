@@ -16,11 +16,12 @@ import click
 
 from tunesvc.api import DEFAULT_TRIALS_PER_TASK
 from tunesvc.config import DB_ENV, home_dir, resolve_db_url
-from tunesvc.errors import UserError
+from tunesvc.errors import UserError, first_line
 from tunesvc.models import Shape, parse_input_shape, parse_input_value
 
 class UserErrorGroup(click.Group):
-    """Turns UserError (and database errors) into click's one-line 'Error: ...'."""
+    """Turns UserError (and database errors) into click's one-line 'Error: ...'; any other
+    failure too, as one line pointing at the log, which holds its traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from schedules_db import StoreError
@@ -30,6 +31,13 @@ class UserErrorGroup(click.Group):
             return super().invoke(ctx)
         except (UserError, StoreError, ShareError) as exc:
             raise click.ClickException(str(exc)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # a bug, or a library failing where no step caught it
+            logging.getLogger("tunesvc").exception("unexpected failure")
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {first_line(exc)} (traceback in "
+                f"{log_file()})") from None
 
 
 def input_shapes_of(values: tuple[str, ...]) -> dict[str, Shape]:
@@ -162,9 +170,13 @@ def tune_options(command: Any) -> Any:
               help="Skip timing TVM's default schedules and onnxruntime for comparison.")
 @click.option("--export-times", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write every timed call (seconds, per engine) to FILE as JSON.")
+@click.option("--bisect", is_flag=True,
+              help="If the output does not match, name the first node whose output TVM "
+                   "computes differently from onnxruntime (compiles the graph once more, "
+                   "with every intermediate value an output).")
 def run(model: str, target: str, share: int | None, runs: int, input_shapes: tuple[str, ...],
         input_values: tuple[str, ...], inputs_file: Path | None, db_url: str | None, as_json: bool, no_reference: bool,
-        export_times: Path | None) -> None:
+        export_times: Path | None, bisect: bool) -> None:
     """Compile MODEL with the schedules tuned for a share, run it there, check it, and
     compare it with what you would run untuned.
 
@@ -192,7 +204,21 @@ def run(model: str, target: str, share: int | None, runs: int, input_shapes: tup
         export_times.write_text(json.dumps({"model": report.model, "share": report.share,
                                             "seconds": report.comparison.samples()}) + "\n")
     if not report.agreement_ok:
+        if bisect:
+            click.echo(_bisected(model, input_shapes_of(input_shapes), 
+                                 input_values_of(input_values), inputs_file), err=True)
         raise click.ClickException(f"output does not match the {report.reference_engine} reference")
+
+
+def _bisected(model: str, input_shapes: dict[str, Shape], input_values: dict[str, str],
+              inputs_file: Path | None) -> str:
+    from tunesvc.bisect import describe, first_divergence
+    from tunesvc.inputs import model_inputs
+    from tunesvc.models import load_model
+
+    with quiet_output():
+        loaded = load_model(model, input_shapes, input_values)
+        return describe(first_divergence(loaded, model_inputs(loaded, inputs_file)))
 
 
 def quiet_output() -> Any:

@@ -8,6 +8,7 @@ record served each operator. `load_library("model.so")` needs only TVM and the t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -63,6 +64,7 @@ class Manifest:
     inputs: list[InputSpec]
     operators: list[OperatorSpec]
     fixed_inputs: dict[str, object] = field(default_factory=dict)  # --input-value: compiled in
+    library_sha256: str = ""  # of the library file: a damaged copy is refused, not loaded
 
     @classmethod
     def of(cls, tuned: TunedModel) -> Manifest:
@@ -80,6 +82,7 @@ class Manifest:
                 s.lookup.record.id if s.lookup.record else None, s.lookup.workload_shash,
                 s.tuned_run_sec) for s in tuned.sources],
             fixed_inputs={name: value.tolist() for name, value in model.input_values.items()},
+            library_sha256=file_sha256(tuned.library_path),
         )
 
     @classmethod
@@ -95,6 +98,14 @@ class Manifest:
     @property
     def tuned_operators(self) -> int:
         return sum(1 for o in self.operators if o.record_id is not None)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def manifest_path(library: Path) -> Path:
@@ -146,6 +157,11 @@ def load_library(path: str | Path, hold: bool = False) -> DeployedModel:
     if manifest.tvm_version != tvm.__version__:
         raise UserError(f"{library} was compiled with TVM {manifest.tvm_version}; this is "
                         f"TVM {tvm.__version__}: compile it again")
+    if manifest.library_sha256 and file_sha256(library) != manifest.library_sha256:
+        # loading a cut-short library can crash the process (SIGBUS), not just fail
+        raise UserError(f"{library} is damaged: its contents are not those its manifest "
+                        f"was written for (copied in part?); write it again with "
+                        f"`tunesvc compile`")
     if hold:
         share = Share(manifest.share.partition(":")[0], manifest.share_percent)
         share.backend.validate(share)

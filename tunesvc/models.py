@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
-from tunesvc.errors import UserError, first_line
+from tunesvc.errors import UserError, first_line, model_step
 from tunesvc.input_values import fixed_values
 from tunesvc.onnx_prep import prepare_for_tvm
 from tunesvc.zoo import INPUT_NAME, ZOO
@@ -138,8 +138,9 @@ def _loaded(source: str, proto: onnx.ModelProto, shapes: dict[str, Shape],
     values = values or {}
     dtypes = {value.name: _dtype(value) for value in _graph_inputs(proto)
               if value.name not in values}
-    return LoadedModel(source, proto, shapes, dtypes,
-                       prepare_for_tvm(proto, shapes, source, values), values)
+    with model_step("preparing the graph for TVM", source):
+        prepared = prepare_for_tvm(proto, shapes, source, values)
+    return LoadedModel(source, proto, shapes, dtypes, prepared, values)
 
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+from tunesvc.errors import first_line
+
+log = logging.getLogger(__name__)
 
 # Operators whose axes moved from an attribute to an input (opset where they did).
 AXES_AS_INPUT = {"Unsqueeze": 13, "Slice": 10, "Clip": 11}
@@ -16,14 +22,33 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 def static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     """Every value whose shape is fully known after ONNX shape inference."""
-    inferred = onnx.shape_inference.infer_shapes(model)
-    graph = inferred.graph
+    graph = inferred_shapes(model, "the graph").graph
     shapes = {t.name: tuple(t.dims) for t in graph.initializer}
     for value in [*graph.input, *graph.value_info, *graph.output]:
         dims = value.type.tensor_type.shape.dim
         if all(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
             shapes[value.name] = tuple(d.dim_value for d in dims)
     return shapes
+
+
+def inferred_shapes(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
+    """`model` with its shapes inferred. Where the graph's own value_info contradicts what
+    onnx infers (exporters leave stale types there), inference starts again without it;
+    where it still fails, the graph goes on as it is (TVM's importer infers its own)."""
+    try:
+        return onnx.shape_inference.infer_shapes(model)
+    except Exception as exc:  # InferenceError, ValidationError, ...
+        log.warning("%s: shape inference failed (%s); trying without its value_info",
+                    source, first_line(exc))
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    del bare.graph.value_info[:]
+    try:
+        return onnx.shape_inference.infer_shapes(bare)
+    except Exception as exc:
+        log.warning("%s: shape inference failed again (%s); going on without it", source,
+                    first_line(exc))
+        return model
 
 
 class Emitter:

@@ -21,7 +21,8 @@ import numpy as np
 import onnx
 
 from tunesvc.errors import UserError, first_line
-from tunesvc.onnx_graph import Emitter
+from tunesvc.onnx_graph import Emitter, inferred_shapes
+from tunesvc.onnx_stable import stable_operators
 from tunesvc.onnx_if import inline_constant_ifs, with_input_values
 from tunesvc.onnx_rnn import RECURRENT_OPS, unroll_recurrent
 
@@ -34,10 +35,12 @@ MAX_IF_ROUNDS = 8  # If nesting depth followed
 def prepare_for_tvm(proto: onnx.ModelProto, shapes: dict[str, Shape], source: str,
                     values: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
     """`proto` with `shapes` fixed, the inputs in `values` made constants, constant shape
-    computations folded, decided `If`s inlined and recurrent layers unrolled; UserError
+    computations folded, decided `If`s inlined, recurrent layers unrolled and operators TVM
+    computes otherwise than onnxruntime rewritten (`onnx_stable`); UserError
     naming any operator TVM cannot import."""
     shaped = with_input_shapes(proto, shapes)
-    prepared = clips_as_relus(fold_constants(shaped, source, values, reference=proto))
+    prepared = stable_operators(clips_as_relus(fold_constants(shaped, source, values,
+                                                              reference=proto)))
     if any(node.op_type in RECURRENT_OPS for node in prepared.graph.node):
         prepared = fold_constants(unroll_recurrent(prepared, source), source)
     check_supported(prepared, source)
@@ -67,7 +70,7 @@ def fold_constants(model: onnx.ModelProto, source: str,
     `reference` (default `model`; fed `values`) on made-up inputs of `model`'s shapes.
     Else shape inference alone. (The reference is best the graph as exported: fixed
     shapes can contradict a branch never taken, which onnxruntime then refuses.)"""
-    inferred = onnx.shape_inference.infer_shapes(model)  # outputs get their shapes
+    inferred = inferred_shapes(model, source)  # outputs get their shapes
     fixed = with_input_values(inferred, values or {})
     for name, fold in (("onnxsim", _onnxsim), ("onnxslim", _onnxslim)):
         try:

@@ -30,7 +30,7 @@ from tunesvc.config import compiled_dir, resolve_db_url
 from tunesvc.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
 from tunesvc.importer import extract_task_set, to_relax
 from tunesvc.models import LoadedModel, Shape, load_model
-from tunesvc.errors import UserError
+from tunesvc.errors import ModelStepError, UserError, model_step
 from tunesvc.targets import TargetSpec
 from tunesvc.vm_model import VmModel
 from workers.cpu_isa import host_mismatch, isa_of
@@ -119,8 +119,24 @@ def load(model: str | LoadedModel, target: str = "cpu", share: int | None = None
     every = choose_records(task_set.tasks, tvm_target, resolved, resolve_db_url(db))
     plan, sources = with_algorithms(every, task_set.sites)
     compiled = CompileInput(loaded, mod, tvm_target, task_set.tasks, task_set.sites, plan)
+    return _tuned_model(compiled, sources, resolved)
+
+
+def _tuned_model(compiled: CompileInput, sources: list[OperatorSource],
+                 share: Share) -> TunedModel:
+    """The compiled library loaded; a cached one that cannot be loaded (a damaged file) is
+    compiled again, once."""
     path, cache_hit = _compiled_library(compiled, sources)
-    return TunedModel(loaded, resolved, tvm_target, path, sources, cache_hit, compiled)
+    try:
+        return TunedModel(compiled.model, share, compiled.target, path, sources, cache_hit,
+                          compiled)
+    except ModelStepError:
+        if not cache_hit:
+            raise
+    log.warning("cached library %s cannot be loaded; compiling it again", path)
+    path.unlink(missing_ok=True)
+    path, cache_hit = _compiled_library(compiled, sources)
+    return TunedModel(compiled.model, share, compiled.target, path, sources, cache_hit, compiled)
 
 
 def check_runs_here(target: Target) -> None:
@@ -198,7 +214,8 @@ def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> 
         raise UserError(f"TVM cannot compile {compiled.model.source}: {first}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     # Export next to the final name, then rename: a crash never leaves half a library.
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+    with model_step("writing the compiled library", compiled.model.source), \
+            tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         staged = Path(tmp) / path.name
         executable.export_library(str(staged))
         os.replace(staged, path)

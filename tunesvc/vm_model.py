@@ -9,6 +9,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from tunesvc.errors import model_step
 from tunesvc.timing import LatencyStats, time_calls
 
 
@@ -20,7 +21,9 @@ class VmModel:
         self.library_path = library_path
         self.device = tvm.device(device_type, 0)
         self.input_count = input_count
-        self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(library_path)), self.device)
+        with model_step("loading the compiled library", str(library_path)):
+            self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(library_path)),
+                                            self.device)
 
     def _inputs(self, arrays: tuple[np.ndarray, ...]) -> list[tvm.runtime.Tensor]:
         if len(arrays) != self.input_count:
