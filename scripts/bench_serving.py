@@ -6,7 +6,9 @@ open-loop load (Poisson arrivals, bounded in time, loopback only), in four arran
   tunesvc uncontrolled    both on every core (--overlap), kernels tuned at 100%
   onnxruntime controlled / uncontrolled: the same two arrangements with onnxruntime
 
-Per arrangement and offered rate (the same for each model): throughput, p50 and p99 of
+All four servers run at once (idle ones take no CPU); at each rate the arrangements are
+loaded in turn, A B C D then D C B A. Per arrangement and offered rate (the same for each
+model): throughput, p50 and p99 of
 the answered requests, refused (503) and failed requests, and per model the highest rate
 whose p99 stays under its objective. With --config it instead serves a `tunesvc plan`
 config at each model's objective rate and says whether each objective holds.
@@ -178,6 +180,43 @@ def serve_and_load(args: list[str], db: str, arrangement: str, rates: dict[str, 
         process.communicate(timeout=120)
 
 
+def interleaved(chosen: list[tuple[str, list[str]]], db: str, models: list[str],
+                steps: list[float], seconds: float, passes: int) -> list[Level]:
+    """Every arrangement's server started at once (an idle one takes no CPU), then at each
+    rate the arrangements loaded in turn, A B C D then D C B A, so a slow minute of the
+    machine hits them alike; each (arrangement, rate) pools the samples of its passes."""
+    servers = {label: start(args, db) for label, args in chosen}
+    pooled: dict[tuple[str, str, float], Level] = {}
+    try:
+        for process, url in servers.values():
+            asyncio.run(wait_ready(url, process))
+        for step in steps:
+            for turn in range(passes):
+                for label in (list(servers) if turn % 2 == 0 else list(servers)[::-1]):
+                    url = servers[label][1]
+                    for level in asyncio.run(run_levels(url, label, {m: [step] for m in models},
+                                                        seconds)):
+                        _pool(pooled, level)
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.communicate(timeout=120)
+    return list(pooled.values())
+
+
+def _pool(pooled: dict[tuple[str, str, float], Level], level: Level) -> None:
+    key = (level.arrangement, level.model, level.offered_rate)
+    if key not in pooled:
+        pooled[key] = level
+        return
+    into = pooled[key]
+    into.seconds += level.seconds
+    into.answered += level.answered
+    into.refused += level.refused
+    into.failed += level.failed
+    into.latencies_ms += level.latencies_ms
+
+
 def highest_meeting(rows: list[dict], p99: dict[str, float]) -> list[dict]:
     """Per arrangement and model: the highest offered rate at which p99 met its objective
     and nothing was refused or failed."""
@@ -255,11 +294,13 @@ def check_plan(config: Path, db: str, seconds: float, out: Path, meta: dict) -> 
               help="Instead: serve this `tunesvc plan` config at its objectives' rates.")
 @click.option("--p99", "objectives", multiple=True, metavar="NAME=MS", help="p99 objectives.")
 @click.option("--rates", default="5,10,20,30", show_default=True, help="Offered rates, each model.")
-@click.option("--seconds", default=20.0, show_default=True, help="Length of each load step.")
+@click.option("--seconds", default=10.0, show_default=True, help="Length of each load step.")
+@click.option("--passes", default=2, show_default=True,
+              help="Load steps per arrangement and rate (in alternating order).")
 @click.option("--only", default=None, help="Run only the arrangements whose label contains this.")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 def main(db: str, model_args: tuple[str, ...], config: Path | None, objectives: tuple[str, ...],
-         rates: str, seconds: float, only: str | None, out: Path) -> None:
+         rates: str, seconds: float, passes: int, only: str | None, out: Path) -> None:
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": _machine(), "command": " ".join(["scripts/bench_serving.py", *sys.argv[1:]])}
     if config is not None:
@@ -268,14 +309,12 @@ def main(db: str, model_args: tuple[str, ...], config: Path | None, objectives: 
     models = dict(arg.split("=", 1) for arg in model_args)
     p99 = {name: float(ms) for name, ms in (o.split("=", 1) for o in objectives)}
     steps = [float(r) for r in rates.split(",")]
-    rows: list[dict] = []
-    for label, args in arrangements(models):
-        if only and only not in label:
-            continue
-        print(label, flush=True)
-        levels = serve_and_load(args, db, label, {m: steps for m in models}, seconds)
-        rows += [lv.summary() for lv in levels]
-        write(out, meta, rows, highest_meeting(rows, p99))
+    chosen = [(label, args) for label, args in arrangements(models) if not only or only in label]
+    levels = interleaved(chosen, db, list(models), steps, seconds, passes)
+    order = {label: i for i, (label, _) in enumerate(chosen)}
+    rows = [lv.summary() for lv in sorted(levels, key=lambda lv: (order[lv.arrangement],
+                                                                   lv.model, lv.offered_rate))]
+    write(out, meta, rows, highest_meeting(rows, p99))
     plot(out, rows)
 
 

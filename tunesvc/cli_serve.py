@@ -78,7 +78,7 @@ def serve(models: tuple[str, ...], config_file: Path | None, target: str, db_url
 @click.option("--shares", default=None, metavar="P,P,...",
               help="Shares to consider [default: every whole-core share of this machine].")
 @click.option("--measure/--no-measure", default=True, show_default=True,
-              help="Measure, in a fresh process at each share, the latencies not given.")
+              help="Measure the latencies not given, serving each model at each share.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("serve.yaml"), show_default=True,
               help="Serve config to write (read it with `tunesvc serve --config`).")
@@ -94,8 +94,9 @@ def plan(models: tuple[str, ...], objectives: tuple[str, ...], latencies: tuple[
     config. When no choice meets the objectives, say which fails and what it would need
     (and write nothing).
 
-    Latencies at each share come from --latency or are measured as `tunesvc run` measures
-    them (the kernels tuned for that share). Queueing is modelled per model as Poisson
+    Latencies at each share come from --latency or are measured as the model will be
+    served: alone in `tunesvc serve` at that share, one request at a time with pauses
+    between them (back-to-back calls meet warm caches and read faster than served ones). Queueing is modelled per model as Poisson
     arrivals and calls of constant time over its replicas: the predicted p99 is the
     call's p99 plus the queue's p99 wait at the objective's rate.
 

@@ -38,6 +38,9 @@ def plan_and_write(arguments: tuple[str, ...], objectives: tuple[str, ...],
 
     found = gather_latencies(models, [parse_latency(t) for t in latencies], candidates,
                              measured if measure else None, echo)
+    echo("latencies (median:p99 ms; pass them as --latency to plan again without measuring): "
+         + " ".join(f"{name}@{lat.share}:{lat.median_ms:.2f}:{lat.p99_ms:.2f}"
+                    for name, lats in found.items() for lat in lats))
     plan = make_plan(models, found, device, cores_of)
     if not plan.options:
         raise UserError("no plan meets every objective: " + "; ".join(plan.problems))
