@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import click
 
-from tunesvc.cli import cli, tune_options
+from tunesvc.cli_common import tune_options
 
 
-@cli.command()
+@click.command()
 @tune_options
 @click.option("--address", metavar="URL", help="Ray dashboard of the cluster, "
                                               "http://HEAD:8265 [env RAY_ADDRESS].")
@@ -42,7 +42,7 @@ def submit(model: str, target: str, shares: str, total_trials: int | None,
                err=True)
 
 
-@cli.command("node-resources")
+@click.command("node-resources")
 def node_resources() -> None:
     """Print the `ray start` flag that tells a cluster this machine's CPU.
 
@@ -59,7 +59,7 @@ def node_resources() -> None:
     click.echo(flag)
 
 
-@cli.group()
+@click.group()
 def jobs() -> None:
     """Follow tuning runs submitted to a Ray cluster (by job id)."""
 

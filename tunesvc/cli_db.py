@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from tunesvc.cli import cli, db_option, target_option
+from tunesvc.cli_common import db_option, target_option
 from tunesvc.config import resolve_db_url
 
 
-@cli.group()
+@click.group()
 def db() -> None:
     """Inspect the schedule database."""
 

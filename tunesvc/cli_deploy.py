@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from tunesvc.cli import quiet_output, cli, db_option, shape_option, target_option
+from tunesvc.cli_common import db_option, quiet_output, shape_option, target_option
 from tunesvc.config import resolve_db_url
 
 
-@cli.command("compile")
+@click.command("compile")
 @click.argument("model")
 @target_option
 @click.option("--share", type=int, metavar="P", required=True,
@@ -31,7 +31,7 @@ def compile_model(model: str, target: str, share: int, output: Path,
     `tunesvc.runtime.load_library(PATH)` (TVM only, no schedule database) and calls it with
     NumPy arrays, one per input in manifest order.
     """
-    from tunesvc.cli import input_shapes_of, input_values_of
+    from tunesvc.cli_common import input_shapes_of, input_values_of
     from tunesvc.deploy import check_output, manifest_path, write_library
     from tunesvc.runtime import load
 

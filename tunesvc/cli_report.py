@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from tunesvc.cli import (cli, db_option, input_shapes_of, input_values_of, quiet_output,
-                         shape_option, target_option)
+from tunesvc.cli_common import (db_option, input_shapes_of, input_values_of, quiet_output,
+                                shape_option, target_option)
 from tunesvc.config import resolve_db_url
 
 
-@cli.command()
+@click.command()
 @click.argument("model")
 @target_option
 @click.option("--shares", metavar="P,P,...",

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from tunesvc.cli import cli, db_option, target_option
+from tunesvc.cli_common import db_option, target_option
 from tunesvc.config import home_dir, resolve_db_url
 
 
-@cli.command()
+@click.command()
 @click.argument("models", nargs=-1, metavar="[NAME=]MODEL@SHARE...")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Serve the models of a config file (YAML or TOML; `tunesvc plan` writes "
@@ -67,7 +67,7 @@ def serve(models: tuple[str, ...], config_file: Path | None, target: str, db_url
                options, lambda line: click.echo(line, nl=True))
 
 
-@cli.command()
+@click.command()
 @click.argument("models", nargs=-1, required=True, metavar="[NAME=]MODEL...")
 @click.option("--objective", "objectives", multiple=True, metavar="NAME:P99_MS@RATE",
               help="A latency objective: resnet18:30@20 is p99 <= 30 ms at 20 requests/s. "

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import click
 
-from tunesvc.cli import (
+from tunesvc.cli_common import (
     input_shapes_of,
     input_values_of,
     log_file,
     set_verbose,
-    cli,
     inputs_option,
     tune_options,
 )
@@ -22,7 +21,7 @@ from tunesvc.config import resolve_db_url
 from workers.jobs import TuneResult
 
 
-@cli.command()
+@click.command()
 @tune_options
 @click.option("--address", metavar="ADDR", help="Ray cluster to join [env RAY_ADDRESS; "
                                                "default: start a local Ray].")
