@@ -23,16 +23,13 @@ import click
 import numpy as np
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serving import LISTENING  # noqa: E402
+from tunesvc.serving.client import binary_request, listening_address
 
 PER_ROUND = 20
 
 
 def kserve_call(url: str, model: str, array: np.ndarray):  # type: ignore[no-untyped-def]
-    head = json.dumps({"inputs": [{"name": "input", "shape": list(array.shape), "datatype": "FP32",
-                                   "parameters": {"binary_data_size": array.nbytes}}]}).encode()
-    body, headers = head + array.tobytes(), {"Inference-Header-Content-Length": str(len(head))}
+    body, headers = binary_request({"input": array})
     session = requests.Session()
 
     def call() -> None:
@@ -86,8 +83,8 @@ def main(model: str, share: int, db: str, rounds: int, out: Path | None) -> None
     server = subprocess.Popen([sys.executable, "-m", "tunesvc", "serve", f"m={model}@{share}",
                                "--db", db, "--port", "8100"], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
-    match = LISTENING.search(server.stdout.readline())
-    url = f"http://{match[1]}:{match[2]}"
+    host, port = listening_address(server.stdout.readline())
+    url = f"http://{host}:{port}"
     while requests.get(f"{url}/v2/health/ready").status_code != 200:
         time.sleep(0.5)
     calls = {"in-process": lambda: tuned(array), "tunesvc serve": kserve_call(url, "m", array),

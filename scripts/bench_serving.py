@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import subprocess
 import sys
 import time
@@ -38,7 +37,8 @@ import aiohttp
 import click
 import numpy as np
 
-LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
+from tunesvc.serving.client import binary_request, listening_address, made_up_inputs
+
 MAX_IN_FLIGHT = 256  # open loop, but bounded: beyond this the generator drops arrivals
 
 
@@ -77,10 +77,10 @@ def start(args: list[str], db: str) -> tuple[subprocess.Popen, str]:
                                 "--port", "0", "--queue-size", "64"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = process.stdout.readline()
-    match = LISTENING.search(line)
-    if not match:
+    address = listening_address(line)
+    if address is None:
         raise SystemExit(f"server did not start: {line}{process.communicate()[0]}")
-    return process, f"http://{match[1]}:{match[2]}"
+    return process, f"http://{address[0]}:{address[1]}"
 
 
 async def wait_ready(url: str, process: subprocess.Popen) -> None:
@@ -100,14 +100,7 @@ async def wait_ready(url: str, process: subprocess.Popen) -> None:
 async def request_body(session: aiohttp.ClientSession, url: str,
                        model: str) -> tuple[bytes, dict[str, str]]:
     async with session.get(f"{url}/v2/models/{model}") as answer:
-        meta = await answer.json()
-    tensors, blobs = [], []
-    for info in meta["inputs"]:
-        array = np.random.default_rng(0).standard_normal(info["shape"]).astype("float32")
-        blobs.append(array.tobytes())
-        tensors.append({**info, "parameters": {"binary_data_size": len(blobs[-1])}})
-    head = json.dumps({"inputs": tensors}).encode()
-    return head + b"".join(blobs), {"Inference-Header-Content-Length": str(len(head))}
+        return binary_request(made_up_inputs(await answer.json()))
 
 
 async def offer(session: aiohttp.ClientSession, url: str, level: Level,

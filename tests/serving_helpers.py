@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -10,8 +9,9 @@ from dataclasses import dataclass
 
 import tritonclient.http as triton
 
+from tunesvc.serving.client import listening_address
+
 READY_TIMEOUT_SEC = 600
-_LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
 
 
 @dataclass
@@ -37,11 +37,11 @@ def start_server(args: list[str], env: dict[str, str]) -> Server:
                                env=env)
     assert process.stdout is not None
     line = process.stdout.readline()
-    match = _LISTENING.search(line)
-    if not match:
+    address = listening_address(line)
+    if address is None:
         rest = process.communicate(timeout=60)[0]
         raise AssertionError(f"server did not start: {line}{rest}")
-    server = Server(process, f"{match[1]}:{match[2]}")
+    server = Server(process, f"{address[0]}:{address[1]}")
     wait_ready(server)
     return server
 

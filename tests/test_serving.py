@@ -21,6 +21,7 @@ from tritonclient.utils import InferenceServerException
 
 from tests.serving_helpers import Server, start_server, wait_ready
 from tunesvc.models import load_model
+from tunesvc.serving.client import binary_request
 from tunesvc.reference import reference_outputs
 
 SLOW_SHAPE = (1, 16, 192, 192)
@@ -79,11 +80,8 @@ def _post(server: Server, model: str, body: bytes | dict,
 
 def _post_binary(server: Server, model: str, array: np.ndarray) -> requests.Response:
     """An infer request with the binary-tensor extension, as plain HTTP."""
-    head = json.dumps({"inputs": [{"name": "input", "shape": list(array.shape),
-                                   "datatype": "FP32",
-                                   "parameters": {"binary_data_size": array.nbytes}}]}).encode()
-    return _post(server, model, head + array.tobytes(),
-                 {"Inference-Header-Content-Length": str(len(head))})
+    body, headers = binary_request({"input": array})
+    return _post(server, model, body, headers)
 
 
 def _request(shape: list[int], datatype: str = "FP32", name: str = "input") -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import statistics
 import subprocess
 import sys
@@ -17,20 +16,19 @@ import time
 import numpy as np
 
 from tunesvc.errors import UserError
-from tunesvc.serving.datatypes import TO_NUMPY
+from tunesvc.serving.client import binary_request, listening_address, made_up_inputs
 from tunesvc.serving.plan import ShareLatency
 from tunesvc.serving.spec import ServedModel
+from tunesvc.verdict import shape_args
 
 REQUESTS = 40
 PAUSE_SEC = 0.05
 READY_TIMEOUT_SEC = 900
-_LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
 
 
 def measure_latency(model: ServedModel, target: str, share: int, db_url: str) -> ShareLatency:
     """Median and p99 of a served request at `share` (UserError if it cannot be served)."""
-    shapes = [arg for name, dims in model.input_shapes.items()
-              for arg in ("--input-shape", f"{name}:{'x'.join(map(str, dims))}")]
+    shapes = shape_args(model.input_shapes)
     server = subprocess.Popen(
         [sys.executable, "-m", "tunesvc", "serve", f"{model.name}={model.source}@{share}",
          "--target", target, "--db", db_url, "--port", "0", "--engine", model.engine, *shapes],
@@ -51,10 +49,10 @@ def measure_latency(model: ServedModel, target: str, share: int, db_url: str) ->
 
 def _address(server: subprocess.Popen, model: ServedModel, share: int) -> tuple[str, int]:
     line = server.stdout.readline() if server.stdout else ""
-    match = _LISTENING.search(line)
-    if not match:
+    address = listening_address(line)
+    if address is None:
         raise UserError(f"measuring {model.name} at {share}%: {line.strip() or 'no server'}")
-    return match[1], int(match[2])
+    return address
 
 
 def _wait_ready(connection: http.client.HTTPConnection, server: subprocess.Popen,
@@ -77,16 +75,7 @@ def _request(connection: http.client.HTTPConnection, name: str) -> tuple[bytes, 
     """A binary-tensor infer request of made-up inputs of the model's shapes."""
     connection.request("GET", f"/v2/models/{name}")
     answer = connection.getresponse()
-    meta = json.loads(answer.read())
-    rng, tensors, blobs = np.random.default_rng(0), [], []
-    for info in meta["inputs"]:
-        dtype = TO_NUMPY[info["datatype"]]
-        values = (rng.standard_normal(info["shape"]) if dtype.kind == "f"
-                  else np.zeros(info["shape"]))
-        blobs.append(values.astype(dtype).tobytes())
-        tensors.append({**info, "parameters": {"binary_data_size": len(blobs[-1])}})
-    head = json.dumps({"inputs": tensors}).encode()
-    return head + b"".join(blobs), {"Inference-Header-Content-Length": str(len(head))}
+    return binary_request(made_up_inputs(json.loads(answer.read())))
 
 
 def _timed_request(connection: http.client.HTTPConnection, name: str, body: bytes,
