@@ -19,7 +19,7 @@ from tvm import relax
 from tunesvc.errors import UserError, model_step
 from tunesvc.models import LoadedModel
 from tunesvc.onnx_graph import inferred_shapes
-from tunesvc.reference import compare
+from tunesvc.reference import compare, feed as reference_feed
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def first_divergence(model: LoadedModel, inputs: list[np.ndarray]) -> ValueDiff 
     if model.proto is None:
         raise UserError("--bisect compares ONNX graphs node by node; a PyTorch model has none")
     graph, values = _with_every_value(model.for_tvm)
-    feed = {**dict(zip(model.input_shapes, inputs)), **model.input_values}
+    feed = reference_feed(model, inputs)
     with model_step("running every intermediate value with onnxruntime", model.source):
         session = onnxruntime.InferenceSession(graph.SerializeToString(),
                                                providers=["CPUExecutionProvider"])

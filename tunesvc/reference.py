@@ -39,10 +39,10 @@ def reference_outputs(model: LoadedModel, inputs: list[np.ndarray]) -> list[np.n
         return model.for_tvm.outputs(inputs)
     session = onnxruntime.InferenceSession(model.proto.SerializeToString(),
                                            providers=["CPUExecutionProvider"])
-    return list(session.run(None, _feed(model, inputs)))
+    return list(session.run(None, feed(model, inputs)))
 
 
-def _feed(model: LoadedModel, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+def feed(model: LoadedModel, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
     """onnxruntime runs the graph as given: fixed inputs are fed their values."""
     return {**dict(zip(model.input_shapes, inputs)), **model.input_values}
 
@@ -65,8 +65,8 @@ def reference_call(model: LoadedModel, inputs: list[np.ndarray],
     if model.proto is None:
         return model.for_tvm.timed_call(inputs, threads)
     session = cpu_session(model, threads)
-    feed = _feed(model, inputs)
-    return lambda: session.run(None, feed)
+    fed = feed(model, inputs)
+    return lambda: session.run(None, fed)
 
 
 def compare(outputs: list[np.ndarray], expected: list[np.ndarray]) -> Agreement:

@@ -55,16 +55,14 @@ def _tvm(loaded: LoadedModel, model: ServedModel, target: str,
 
 
 def _onnxruntime(loaded: LoadedModel, threads: int) -> tuple[Predict, str]:
-    from tunesvc.reference import cpu_session
+    from tunesvc.reference import cpu_session, feed
 
     if loaded.proto is None:
         raise ValueError(f"{loaded.source} is not an ONNX model: onnxruntime cannot serve it")
     session = cpu_session(loaded, threads)
-    names = list(loaded.input_shapes)
-    fixed = loaded.input_values
 
     def predict(arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-        return session.run(None, {**dict(zip(names, arrays)), **fixed})
+        return session.run(None, feed(loaded, list(arrays)))
 
     return predict, f"onnxruntime, {threads} intra-op thread(s)"
 

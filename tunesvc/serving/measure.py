@@ -2,7 +2,7 @@
 alone in `tunesvc serve` at that share (its kernels, its own cores), called over HTTP one
 request at a time with a pause between requests, so each call meets the caches as a
 lightly loaded server does (back-to-back calls, as `tunesvc run` times them, keep the
-weights warm and read 1.8-2x faster here than a served call)."""
+weights warm and read 1.5-2x faster here than a served call)."""
 
 from __future__ import annotations
 
