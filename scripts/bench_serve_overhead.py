@@ -48,7 +48,7 @@ def ray_serve_call(model: str, share: int, db: str, array: np.ndarray):  # type:
     @serve.deployment(ray_actor_options={"num_cpus": 0})
     class Model:
         def __init__(self) -> None:
-            from tunesvc.runtime import load
+            from tunesvc.runtime.tuned import load
 
             self.tuned = load(model, "cpu", share, db)
 
@@ -73,10 +73,10 @@ def ray_serve_call(model: str, share: int, db: str, array: np.ndarray):  # type:
 @click.option("--rounds", default=10, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None)
 def main(model: str, share: int, db: str, rounds: int, out: Path | None) -> None:
-    from tunesvc.models import load_model
-    from tunesvc.inputs import sample_inputs
-    from tunesvc.runtime import load
-    from tunesvc.timing import time_interleaved
+    from tunesvc.models.sources import load_model
+    from tunesvc.models.inputs import sample_inputs
+    from tunesvc.runtime.tuned import load
+    from tunesvc.runtime.timing import time_interleaved
 
     array = sample_inputs(load_model(model))[0]
     tuned = load(model, "cpu", share, db)

@@ -131,13 +131,13 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
 
     import tvm
 
-    from tunesvc.compiler import compile_with_database
-    from tunesvc.importer import fuse_passes, to_relax
-    from tunesvc.models import load_model
-    from tunesvc.inputs import sample_inputs
-    from tunesvc.reference import reference_call
-    from tunesvc.timing import time_calls
-    from tunesvc.runtime import CompileInput, TunedModel
+    from tunesvc.pipeline.compiler import compile_with_database
+    from tunesvc.pipeline.importer import fuse_passes, to_relax
+    from tunesvc.models.sources import load_model
+    from tunesvc.models.inputs import sample_inputs
+    from tunesvc.evaluation.reference import reference_call
+    from tunesvc.runtime.timing import time_calls
+    from tunesvc.runtime.tuned import CompileInput, TunedModel
     from tunesvc.targets import TargetSpec
     from workers.shares import Share
 

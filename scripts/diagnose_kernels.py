@@ -18,8 +18,8 @@ import click
 
 def in_model_times(model: str, db: str, share: int, runs: int = 5) -> dict[str, float]:
     """Seconds per inference spent in each called function (VM instrumentation)."""
-    from tunesvc.inputs import sample_inputs
-    from tunesvc.runtime import load
+    from tunesvc.models.inputs import sample_inputs
+    from tunesvc.runtime.tuned import load
 
     tuned = load(model, share=share, db=db, hold=True)
     inputs = sample_inputs(tuned.model)
@@ -61,8 +61,8 @@ def kernel_rows(model: str, db: str, share: int, top: int) -> list[tuple]:
 
     from schedules_db import Store
     from schedules_db.ms_adapter import SliceDatabase, slice_key_for
-    from tunesvc.importer import extract_tasks, to_relax
-    from tunesvc.models import load_model
+    from tunesvc.pipeline.importer import extract_tasks, to_relax
+    from tunesvc.models.sources import load_model
     from tunesvc.targets import TargetSpec
     from workers.measure import make_builder, measure_module
     from workers.shares import Share

@@ -36,8 +36,8 @@ class Row:
 def tvm_rows(model: str, db: str, share: int) -> list[Row]:
     """Per fused function, its time per inference inside the compiled model."""
     from diagnose_kernels import vm_call_times
-    from tunesvc.inputs import sample_inputs
-    from tunesvc.runtime import load
+    from tunesvc.models.inputs import sample_inputs
+    from tunesvc.runtime.tuned import load
 
     tuned = load(model, share=share, db=db, hold=True)
     spent, calls = vm_call_times(str(tuned.library_path), sample_inputs(tuned.model), RUNS)
@@ -59,8 +59,8 @@ def onnxruntime_rows(model: str, share: int) -> list[Row]:
     """Per node of onnxruntime's optimized graph, its kernel time per inference."""
     import onnxruntime
 
-    from tunesvc.inputs import sample_inputs
-    from tunesvc.models import load_model
+    from tunesvc.models.inputs import sample_inputs
+    from tunesvc.models.sources import load_model
     from workers.shares import Share
 
     held = Share("cpu", share)

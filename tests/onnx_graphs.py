@@ -122,7 +122,7 @@ def branch_on_scalar(path: Path) -> Path:
 def mlp_and_a_layer(path: Path) -> Path:
     """zoo:mlp's two layers (same shapes, other weights) and a third, 32 -> 16: a second
     model that shares two workloads with zoo:mlp."""
-    from tunesvc.zoo import INPUT_NAME, GraphBuilder
+    from tunesvc.models.zoo import INPUT_NAME, GraphBuilder
 
     g = GraphBuilder(seed=5)
     hidden = g.relu(g.dense(INPUT_NAME, 64, 128))

@@ -10,10 +10,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from tunesvc.bisect import first_divergence
-from tunesvc.models import load_model
-from tunesvc.reference import compare, reference_outputs
-from tunesvc.runtime import load
+from tunesvc.evaluation.bisect import first_divergence
+from tunesvc.models.sources import load_model
+from tunesvc.evaluation.reference import compare, reference_outputs
+from tunesvc.runtime.tuned import load
 
 SHAPE = [1, 2, 4, 8]
 

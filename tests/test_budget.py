@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.conftest import tunesvc
-from tunesvc.budget import BudgetAllocator, TaskProgress
+from tunesvc.tuning.budget import BudgetAllocator, TaskProgress
 
 
 def allocator(total: int, cap: int = 1000, chunk: int = 16, **weights: int) -> BudgetAllocator:

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import _empty_postgres, tunesvc
-from tunesvc.placement import NODE_UNITS
+from tunesvc.cluster.placement import NODE_UNITS
 from workers.cpu_isa import host_cpu_attrs, isa_resource
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]

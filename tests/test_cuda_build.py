@@ -12,8 +12,8 @@ import pytest
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
-from tunesvc.importer import extract_tasks, to_relax
-from tunesvc.models import load_model
+from tunesvc.pipeline.importer import extract_tasks, to_relax
+from tunesvc.models.sources import load_model
 from workers.measure import default_schedule, make_builder
 
 pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")

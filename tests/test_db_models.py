@@ -86,9 +86,9 @@ def test_export_reads_in_stock_tvm_and_imports_back(tuned_mlp: TunedDatabase, tm
     fresh = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
     done = tunesvc("db", "import", str(folder), "--share", "75", "--db", fresh, env=tunesvc_env)
     assert done.stdout.strip() == f"Imported {2 * MLP_TASKS} records from {folder} as cpu:75%."
-    from tunesvc.inputs import sample_inputs
-    from tunesvc.reference import reference_outputs
-    from tunesvc.runtime import load
+    from tunesvc.models.inputs import sample_inputs
+    from tunesvc.evaluation.reference import reference_outputs
+    from tunesvc.runtime.tuned import load
 
     model = load("zoo:mlp", share=75, db=fresh)
     assert [s.lookup.choice.rule for s in model.sources] == ["exact"] * MLP_TASKS

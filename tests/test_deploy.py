@@ -14,9 +14,9 @@ import pytest
 
 from tests.conftest import TunedDatabase, tunesvc
 from tunesvc.errors import UserError
-from tunesvc.inputs import sample_inputs
-from tunesvc.models import load_model
-from tunesvc.reference import reference_outputs
+from tunesvc.models.inputs import sample_inputs
+from tunesvc.models.sources import load_model
+from tunesvc.evaluation.reference import reference_outputs
 from tunesvc.runtime import load_library
 
 pytestmark = pytest.mark.slow

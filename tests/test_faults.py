@@ -103,10 +103,10 @@ def test_a_worker_that_cannot_start_reports_why_in_the_job_log(
         busy_machine: int, tmp_path: Path) -> None:
     import ray
 
-    from tunesvc.coordinator import Dispatcher
-    from tunesvc.importer import extract_tasks, to_relax
-    from tunesvc.job_sources import QueuedJobs
-    from tunesvc.models import load_model
+    from tunesvc.tuning.dispatch import Dispatcher
+    from tunesvc.pipeline.importer import extract_tasks, to_relax
+    from tunesvc.tuning.job_sources import QueuedJobs
+    from tunesvc.models.sources import load_model
     from tunesvc.targets import TargetSpec
     from schedules_db.targetkey import target_json
     from workers.jobs import SearchConfig, TuneJob
@@ -138,7 +138,7 @@ def test_run_at_a_quarter_of_two_cores_runs_on_one_and_says_so(tmp_path: Path,
 
 
 def test_load_leaves_the_calling_process_alone(tmp_path: Path) -> None:
-    from tunesvc.runtime import load
+    from tunesvc.runtime.tuned import load
 
     affinity, threads = os.sched_getaffinity(0), os.environ.get("TVM_NUM_THREADS")
     model = load("zoo:mlp", share=50, db=f"sqlite:///{tmp_path / 'db.sqlite'}")

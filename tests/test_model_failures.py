@@ -12,11 +12,11 @@ import pytest
 from onnx import TensorProto, helper
 
 from tests.conftest import tunesvc
-from tunesvc.deploy import load_library
+from tunesvc.runtime import load_library
 from tunesvc.errors import ModelStepError, UserError
-from tunesvc.models import load_model
-from tunesvc.reference import reference_outputs
-from tunesvc.runtime import load
+from tunesvc.models.sources import load_model
+from tunesvc.evaluation.reference import reference_outputs
+from tunesvc.runtime.tuned import load
 
 
 def _stale_value_info_model(path: Path) -> Path:

@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from tunesvc.errors import UserError
-from tunesvc.models import load_model, parse_input_shape
+from tunesvc.models.sources import load_model, parse_input_shape
 
 
 def test_zoo_models_take_the_input_shape_asked_for() -> None:

@@ -16,8 +16,8 @@ from onnx.reference import ReferenceEvaluator
 from tests import onnx_graphs
 from tests.conftest import tunesvc
 from tunesvc.errors import UserError
-from tunesvc.models import load_model
-from tunesvc.onnx_prep import prepare_for_tvm
+from tunesvc.models.sources import load_model
+from tunesvc.models.onnx.prep import prepare_for_tvm
 
 pytestmark = [pytest.mark.cpu, pytest.mark.slow]  # real models: minutes in all
 

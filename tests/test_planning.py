@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunesvc.coordinator import workers_for
+from tunesvc.tuning.dispatch import workers_for
 from workers.shares import Share
 from workers.shares.cpu import CpuBackend
 

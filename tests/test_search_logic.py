@@ -11,8 +11,8 @@ from tvm.target import Target
 
 from schedules_db import Store, slice_progress
 from schedules_db.targetkey import target_json
-from tunesvc.importer import extract_tasks, to_relax
-from tunesvc.models import load_model
+from tunesvc.pipeline.importer import extract_tasks, to_relax
+from tunesvc.models.sources import load_model
 from workers.jobs import SearchConfig, TuneJob
 from workers.search import MAX_STALE_ROUNDS, SkipMeasuredSearch, module_hash
 from workers.shares import Share

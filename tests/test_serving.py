@@ -20,9 +20,9 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from tests.serving_helpers import Server, start_server, wait_ready
-from tunesvc.models import load_model
+from tunesvc.models.sources import load_model
 from tunesvc.serving.client import binary_request
-from tunesvc.reference import reference_outputs
+from tunesvc.evaluation.reference import reference_outputs
 
 SLOW_SHAPE = (1, 16, 192, 192)
 DRAIN_SHAPE = (1, 16, 384, 384)  # several calls take longer than the test waits to signal

@@ -9,7 +9,7 @@ import tvm
 
 from schedules_db.targetkey import target_json, target_key
 from tunesvc.errors import UserError
-from tunesvc.runtime import check_runs_here
+from tunesvc.runtime.tuned import check_runs_here
 from tunesvc.targets import TargetSpec
 from workers.cpu_isa import host_cpu_attrs, host_mismatch, implied_features
 from workers.shares import Share, machine_cores
@@ -61,7 +61,7 @@ def test_key_tells_instruction_sets_apart_but_not_core_counts() -> None:
 
 
 def test_cluster_placement_follows_the_cpu_nodes_declare() -> None:
-    from tunesvc.placement import PER_WORKER, isa_placement
+    from tunesvc.cluster.placement import PER_WORKER, isa_placement
     from workers.cpu_isa import isa_resource
 
     here = json.dumps({"kind": "llvm", "mcpu": "znver3", "num-cores": 1})

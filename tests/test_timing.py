@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tunesvc.timing import RoundRatios, time_interleaved
+from tunesvc.runtime.timing import RoundRatios, time_interleaved
 
 
 def test_engines_take_turns_and_a_budgeted_one_stops_in_time() -> None:

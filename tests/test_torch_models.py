@@ -15,7 +15,7 @@ from tunesvc.errors import UserError
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'tunesvc[torch]')")
 
-from tunesvc.models import load_model  # noqa: E402  (imports tests.torch_nets: needs torch)
+from tunesvc.models.sources import load_model  # noqa: E402  (imports tests.torch_nets: needs torch)
 
 REPO = Path(__file__).resolve().parents[1]
 NET = "torch:tests.torch_nets:small_convnet"
@@ -65,8 +65,8 @@ import sys, json, numpy as np, torch
 sys.path.insert(0, sys.argv[2])
 from tests.torch_nets import SmallConvNet
 from tunesvc.api import tune
-from tunesvc.runtime import load
-from tunesvc.torch_models import from_module
+from tunesvc.runtime.tuned import load
+from tunesvc.models.pytorch import from_module
 torch.manual_seed(1)
 net, x = SmallConvNet(), torch.randn(1, 3, 8, 8)
 model = from_module(net, (x,), name="small")

@@ -14,9 +14,9 @@ import tvm
 from schedules_db import SliceKey, Store
 from schedules_db.inventory import summaries
 from tests.conftest import SHARES, TRIALS, TunedDatabase, tunesvc
-from tunesvc.inputs import sample_inputs
-from tunesvc.reference import reference_outputs
-from tunesvc.runtime import load, records_for_other_targets
+from tunesvc.models.inputs import sample_inputs
+from tunesvc.evaluation.reference import reference_outputs
+from tunesvc.runtime.tuned import load, records_for_other_targets
 from tests.test_targets import other_isa_target
 from schedules_db.targetkey import target_json, target_key
 

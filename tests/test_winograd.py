@@ -13,15 +13,15 @@ import pytest
 
 from schedules_db import Store
 from schedules_db.ms_adapter import slice_key_for
-from tunesvc.compiler import compile_with_database
-from tunesvc.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
-from tunesvc.importer import extract_task_set, to_relax
-from tunesvc.inputs import sample_inputs
-from tunesvc.models import load_model
-from tunesvc.reference import compare, reference_outputs
-from tunesvc.runtime import load
+from tunesvc.pipeline.compiler import compile_with_database
+from tunesvc.pipeline.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
+from tunesvc.pipeline.importer import extract_task_set, to_relax
+from tunesvc.models.inputs import sample_inputs
+from tunesvc.models.sources import load_model
+from tunesvc.evaluation.reference import compare, reference_outputs
+from tunesvc.runtime.tuned import load
 from tunesvc.targets import TargetSpec
-from tunesvc.vm_model import VmModel
+from tunesvc.runtime.vm import VmModel
 from workers.shares import Share
 
 from tests.conftest import tunesvc
@@ -126,7 +126,7 @@ def test_direct_tasks_keep_the_workloads_stored_records_were_tuned_as() -> None:
     from tvm.s_tir import meta_schedule as ms
 
     from schedules_db.ms_adapter import workload_shash
-    from tunesvc.importer import channels_last
+    from tunesvc.pipeline.importer import channels_last
 
     mod, target = to_relax(load_model("zoo:convnet")), _target()
     with target, tvm.transform.PassContext(opt_level=3):

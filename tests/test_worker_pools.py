@@ -10,8 +10,8 @@ import ray
 from schedules_db import Store
 from schedules_db.inventory import stats
 from schedules_db.targetkey import target_json
-from tunesvc.importer import extract_tasks, to_relax
-from tunesvc.models import load_model
+from tunesvc.pipeline.importer import extract_tasks, to_relax
+from tunesvc.models.sources import load_model
 from tunesvc.targets import TargetSpec
 from workers.actor import start_worker
 from workers.jobs import SearchConfig, TuneJob

@@ -8,8 +8,8 @@ from pathlib import Path
 from schedules_db import Store
 from schedules_db.inventory import stats
 from schedules_db.targetkey import target_json
-from tunesvc.importer import extract_tasks, to_relax
-from tunesvc.models import load_model
+from tunesvc.pipeline.importer import extract_tasks, to_relax
+from tunesvc.models.sources import load_model
 from workers.jobs import SearchConfig, TuneJob
 from workers.shares import Share
 from workers.tuner import run_job

@@ -2,6 +2,6 @@
 with the kernels tuned for their share.
 
 What a user calls lives here: the CLI (`tunesvc.cli`), the coordinator that spreads
-task x share jobs over Ray workers (`tunesvc.coordinator`, `tunesvc.tuning`), model import
-(`tunesvc.models`, `tunesvc.importer`), and the runtime lookup (`tunesvc.runtime.load`).
+task x share jobs over Ray workers (`tunesvc.tuning.dispatch`, `tunesvc.tuning.execute`), model import
+(`tunesvc.models.sources`, `tunesvc.pipeline.importer`), and the runtime lookup (`tunesvc.runtime.load`).
 """

@@ -1,5 +1,5 @@
 """Tuning from Python, for models built in Python (a PyTorch module through
-`tunesvc.torch_models.from_module`) as well as named ones:
+`tunesvc.models.pytorch.from_module`) as well as named ones:
 
     model = from_module(net, (example,))
     tune(model, shares="50,100", trials=300)
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from tunesvc.config import resolve_db_url
 
 if TYPE_CHECKING:  # heavy imports (TVM, Ray) wait until tuning starts
-    from tunesvc.coordinator import ShareSummary
-    from tunesvc.models import LoadedModel, Shape
+    from tunesvc.tuning.dispatch import ShareSummary
+    from tunesvc.models.base import LoadedModel, Shape
 
 DEFAULT_TRIALS_PER_TASK = 32
 
@@ -37,7 +37,7 @@ def tune(model: str | LoadedModel, shares: str = "100", trials: int | None = Non
     schedules in `db` (default: the tunesvc home's SQLite file). With `trials`, a
     model-level budget per share, `trials_per_task` capping each task; without it,
     `trials_per_task` (default 32) for every task. Returns the per-share summaries."""
-    from tunesvc import tuning
+    from tunesvc.tuning import execute as tuning
     from tunesvc.targets import TargetSpec
     from workers.shares import parse_shares
 

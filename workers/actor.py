@@ -45,7 +45,7 @@ class ShareWorker:
 def start_worker(share: Share, name: str, db_url: str,
                  placement: dict[str, float] | None = None) -> Any:
     """Create (not wait for) a worker actor; Ray starts it when its share fits, on a node
-    that offers the `placement` custom resources (its CPU, see `tunesvc.placement`)."""
+    that offers the `placement` custom resources (its CPU, see `tunesvc.cluster.placement`)."""
     backend = share.backend
     actor_class = ray.remote(max_restarts=0, max_concurrency=1)(ShareWorker)
     return actor_class.options(

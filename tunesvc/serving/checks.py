@@ -5,7 +5,7 @@ in a process that fails to load and is retried."""
 from __future__ import annotations
 
 from tunesvc.errors import UserError
-from tunesvc.models import load_model
+from tunesvc.models.sources import load_model
 from tunesvc.serving.spec import ServedModel
 from workers.shares import BACKENDS, Share
 

@@ -13,8 +13,9 @@ from typing import Callable
 
 import numpy as np
 
-from tunesvc.inputs import sample_inputs
-from tunesvc.models import LoadedModel, load_model
+from tunesvc.models.inputs import sample_inputs
+from tunesvc.models.base import LoadedModel
+from tunesvc.models.sources import load_model
 from tunesvc.serving.datatypes import datatype_of
 from tunesvc.serving.messages import ModelMeta, TensorInfo
 from tunesvc.serving.spec import ServedModel
@@ -46,7 +47,7 @@ def load_engine(model: ServedModel, target: str, db_url: str,
 
 def _tvm(loaded: LoadedModel, model: ServedModel, target: str,
          db_url: str) -> tuple[Predict, str]:
-    from tunesvc.runtime import load
+    from tunesvc.runtime.tuned import load
 
     tuned = load(loaded, target, model.share, db_url)
     rules = Counter(source.lookup.choice.describe() for source in tuned.sources)
@@ -55,7 +56,7 @@ def _tvm(loaded: LoadedModel, model: ServedModel, target: str,
 
 
 def _onnxruntime(loaded: LoadedModel, threads: int) -> tuple[Predict, str]:
-    from tunesvc.reference import cpu_session, feed
+    from tunesvc.evaluation.reference import cpu_session, feed
 
     if loaded.proto is None:
         raise ValueError(f"{loaded.source} is not an ONNX model: onnxruntime cannot serve it")

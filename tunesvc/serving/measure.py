@@ -19,7 +19,7 @@ from tunesvc.errors import UserError
 from tunesvc.serving.client import binary_request, listening_address, made_up_inputs
 from tunesvc.serving.plan import ShareLatency
 from tunesvc.serving.spec import ServedModel
-from tunesvc.verdict import shape_args
+from tunesvc.evaluation.at_shares import shape_args
 
 REQUESTS = 40
 PAUSE_SEC = 0.05

@@ -13,7 +13,8 @@ from typing import Any
 
 
 from tunesvc.errors import UserError
-from tunesvc.models import Shape, parse_input_shape
+from tunesvc.models.base import Shape
+from tunesvc.models.sources import parse_input_shape
 
 ENGINES = ("tvm", "onnxruntime")  # tunesvc's kernels, or onnxruntime for comparison
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -1,24 +1,25 @@
 """Resource shares: the `Share` value, the `ShareBackend` contract, one backend per kind.
 
 `BACKENDS` maps a share's kind to its backend; `share.backend` finds it. A new kind of
-share (a MIG slice, another accelerator) is one new module registered here.
+share (a MIG slice, another accelerator) is one new module, named in
+`base.BACKEND_CLASSES`.
 """
 
 from workers.shares.base import (
+    BACKEND_CLASSES,
     MPS_PERCENT_ENV,
     TVM_THREADS_ENV,
     Share,
     ShareBackend,
     ShareError,
     ShareProbe,
+    backend_of,
     parse_percent,
     parse_shares,
 )
-from workers.shares.cpu import CpuBackend, machine_cores
-from workers.shares.gpu import GpuBackend
+from workers.shares.cpu import machine_cores
 
-BACKENDS: dict[str, ShareBackend] = {backend.kind: backend
-                                     for backend in (CpuBackend(), GpuBackend())}
+BACKENDS: dict[str, ShareBackend] = {kind: backend_of(kind) for kind in BACKEND_CLASSES}
 
 
 def backend_for_target(target_kind: str) -> ShareBackend | None:

@@ -10,6 +10,7 @@ and `hold` do.
 
 from __future__ import annotations
 
+import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -18,6 +19,20 @@ from typing import Any, ClassVar
 
 TVM_THREADS_ENV = "TVM_NUM_THREADS"
 MPS_PERCENT_ENV = "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"
+
+# Each kind of share and its backend ("module:class"), imported when first asked for: a new
+# kind of share (a MIG slice, another accelerator) is one new module and one line here.
+BACKEND_CLASSES = {"cpu": "workers.shares.cpu:CpuBackend",
+                   "gpu": "workers.shares.gpu:GpuBackend"}
+_backends: dict[str, ShareBackend] = {}
+
+
+def backend_of(kind: str) -> ShareBackend:
+    """The one backend instance of `kind` (a kind `BACKEND_CLASSES` names)."""
+    if kind not in _backends:
+        module, _, name = BACKEND_CLASSES[kind].partition(":")
+        _backends[kind] = getattr(importlib.import_module(module), name)()
+    return _backends[kind]
 
 
 class ShareError(ValueError):
@@ -32,11 +47,9 @@ class Share:
     percent: int
 
     def __post_init__(self) -> None:
-        from workers.shares import BACKENDS  # the registry imports this module
-
-        if self.kind not in BACKENDS:
+        if self.kind not in BACKEND_CLASSES:
             raise ShareError(f"unknown share kind {self.kind!r}; expected one of "
-                             f"{tuple(BACKENDS)}")
+                             f"{tuple(BACKEND_CLASSES)}")
         if isinstance(self.percent, bool) or not isinstance(self.percent, int):
             raise ShareError(f"share must be a whole percentage, got {self.percent!r}")
         if not 1 <= self.percent <= 100:
@@ -48,9 +61,7 @@ class Share:
 
     @property
     def backend(self) -> ShareBackend:
-        from workers.shares import BACKENDS
-
-        return BACKENDS[self.kind]
+        return backend_of(self.kind)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,178 @@
+"""`tunesvc db ...`: what the schedule database holds, and upgrading its schema."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from tunesvc.cli.common import db_option, target_option
+from tunesvc.config import resolve_db_url
+
+
+@click.group()
+def db() -> None:
+    """Inspect the schedule database."""
+
+
+def model_name(model: str) -> str:
+    """How the database names a model: a zoo or torch: name as given, a file by its
+    absolute path."""
+    return str(Path(model).resolve()) if Path(model).is_file() else model
+
+
+model_option = click.option("--model", metavar="MODEL",
+                            help="Only this model's workloads (a zoo or torch: name or an "
+                                 "ONNX file, as it was tuned).")
+
+
+@db.command("records")
+@db_option
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def db_records(db_url: str | None, model: str | None, as_json: bool) -> None:
+    """Per workload, target and share: the model tasks it serves, best latency, number of
+    records, when tuned."""
+    from schedules_db import Store, inventory
+    from schedules_db.model_registry import names_by_workload
+    from tunesvc.report.text import records_table, to_json
+
+    store = Store(resolve_db_url(db_url))
+    names = names_by_workload(store)
+    rows = inventory.summaries(store)
+    if model is not None:
+        wanted = model_name(model)
+        rows = [r for r in rows if any(t.model == wanted for t in names.get(r.workload_shash, []))]
+    if as_json:
+        click.echo(to_json([{**asdict(r), "tasks": names.get(r.workload_shash, [])}
+                            for r in rows]))
+    elif not rows:
+        click.echo(f"No tuning records{f' of {model}' if model else ''} in {store.url}.")
+    else:
+        click.echo(records_table(rows, names))
+
+
+@db.command("delete")
+@db_option
+@click.option("--model", metavar="MODEL", required=True,
+              help="Delete the records of this model's workloads (a zoo or torch: name or "
+                   "an ONNX file, as it was tuned).")
+@click.option("--share", type=click.IntRange(1, 100), metavar="P",
+              help="Only the records tuned at this share percent [default: every share].")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+def db_delete(db_url: str | None, model: str, share: int | None, yes: bool) -> None:
+    """Delete a model's tuning records (all, or at one share), after asking.
+
+    Workloads another model uses too lose their records for that model as well; the
+    question says how many such workloads there are.
+    """
+    from schedules_db import Store
+    from schedules_db.model_registry import model_tasks, names_by_workload
+    from schedules_db.pruning import count_records_of, delete_records_of
+
+    store = Store(resolve_db_url(db_url))
+    name = model_name(model)
+    shashes = sorted({t.workload_shash for t in model_tasks(store, name)})
+    if not shashes:
+        raise click.ClickException(f"no model named {name} in {store.url} (see `tunesvc db "
+                                   f"records`)")
+    count = count_records_of(store, shashes, share)
+    where = f" at {share}%" if share is not None else ""
+    if count == 0:
+        click.echo(f"{name} has no records{where}; nothing to delete.")
+        return
+    shared = sum(1 for s, tasks in names_by_workload(store).items()
+                 if s in shashes and any(t.model != name for t in tasks))
+    also = f" ({shared} of them also used by other models)" if shared else ""
+    if not yes:
+        click.confirm(f"Delete {count} records{where} of {len(shashes)} workloads of {name}"
+                      f"{also}?", abort=True)
+    click.echo(f"Deleted {delete_records_of(store, shashes, share)} records{where}.")
+
+
+@db.command("upgrade")
+@db_option
+def db_upgrade(db_url: str | None) -> None:
+    """Apply the schema migrations this tunesvc ships (keeps every record)."""
+    from schedules_db import migrate
+    from schedules_db.engine import create_store_engine, safe_url
+
+    url = resolve_db_url(db_url)
+    before, after = migrate.upgrade(create_store_engine(url))
+    if before == after:
+        click.echo(f"{safe_url(url)} is at revision {after} (newest); nothing to do.")
+    else:
+        click.echo(f"{safe_url(url)}: upgraded from revision {before or 'none'} to {after}.")
+
+
+@db.command("stats")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def db_stats(db_url: str | None, as_json: bool) -> None:
+    """Totals: workloads, targets, shares tuned, records (and how many failed)."""
+    from schedules_db import Store, inventory
+    from tunesvc.report.text import stats_text, to_json
+
+    store = Store(resolve_db_url(db_url))
+    stats = inventory.stats(store)
+    click.echo(to_json({"database": store.url, **asdict(stats)}) if as_json
+               else stats_text(store.url, stats))
+
+
+@db.command("export")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--share", type=click.IntRange(1, 100), metavar="P", required=True,
+              help="Export the records tuned at this share (MetaSchedule's format has no "
+                   "shares).")
+@target_option
+@model_option
+@click.option("--top", type=click.IntRange(1), metavar="N",
+              help="Only the N best records per workload [default: all successful ones].")
+@db_option
+def db_export(folder: Path, share: int, target: str, model: str | None, top: int | None,
+              db_url: str | None) -> None:
+    """Write one share's records to FOLDER as a MetaSchedule JSON database
+    (database_workload.json, database_tuning_record.json), which stock TVM reads with
+    `ms.database.JSONDatabase(work_dir=FOLDER)`."""
+    from schedules_db import Store, inventory
+    from schedules_db.interchange import export_slice
+    from schedules_db.model_registry import model_tasks
+    from schedules_db.ms_adapter import slice_key_for
+    from tunesvc.targets import TargetSpec
+    from workers.shares import Share
+
+    spec = TargetSpec(target)
+    key = slice_key_for(spec.for_share(Share(spec.share_kind, share)), spec.share_kind, share)
+    store = Store(resolve_db_url(db_url))
+    in_slice = [r.workload_shash for r in inventory.summaries(store)
+                if (r.target_key, r.share_kind, r.share_percent) == (key.target_key,
+                                                                      key.share_kind, share)]
+    if model is not None:
+        wanted = {t.workload_shash for t in model_tasks(store, model_name(model))}
+        in_slice = [s for s in in_slice if s in wanted]
+    written = export_slice(store, key, in_slice, folder, top)
+    click.echo(f"Wrote {written} records of {len(in_slice)} workloads ({key.share_kind}:"
+               f"{share}%) to {folder}.")
+
+
+@db.command("import")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--share", type=click.IntRange(1, 100), metavar="P", required=True,
+              help="The share the records were tuned at (MetaSchedule's format does not say).")
+@click.option("--share-kind", type=click.Choice(["cpu", "gpu"]), default="cpu",
+              show_default=True, help="What the share is of.")
+@db_option
+def db_import(folder: Path, share: int, share_kind: str, db_url: str | None) -> None:
+    """Add the records of a MetaSchedule JSON database in FOLDER (from stock TVM or `db
+    export`) as tuned at a share; each keeps its own target."""
+    from schedules_db import Store
+    from schedules_db.interchange import RECORD_FILE, WORKLOAD_FILE, import_folder
+
+    for name in (WORKLOAD_FILE, RECORD_FILE):
+        if not (folder / name).is_file():
+            raise click.ClickException(f"{folder} has no {name}: not a MetaSchedule JSON "
+                                       f"database")
+    store = Store(resolve_db_url(db_url))
+    added = import_folder(store, folder, share_kind, share)
+    click.echo(f"Imported {added} records from {folder} as {share_kind}:{share}%.")

@@ -1,0 +1,84 @@
+"""`tunesvc run` as a function: compile at a share, run, check against the reference, time,
+and compare with TVM's default schedules and with onnxruntime at the same share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesvc.evaluation.baselines import Comparison, compare_engines, skipped
+from tunesvc.models.base import LoadedModel, Shape
+from tunesvc.models.inputs import model_inputs
+from tunesvc.evaluation.reference import compare, engine_name, reference_outputs
+from tunesvc.runtime.tuned import OtherTargetRecords, TunedModel, load, records_for_other_targets
+from tunesvc.runtime.timing import LatencyStats
+from workers.cpu_isa import isa_of
+
+
+@dataclass(frozen=True)
+class OperatorReport:
+    task: str
+    uses: int
+    rule: str
+    share_percent: int | None
+    tuned_latency_sec: float | None
+    algorithm: str = "direct"  # a convolution's: direct, winograd2, winograd4
+
+
+@dataclass(frozen=True)
+class RunReport:
+    model: str
+    target: str
+    isa: str
+    share: str
+    share_detail: str  # what the share is here, e.g. 'cpu:33% = 1 of 2 cores (50%)'
+    median_sec: float
+    p90_sec: float
+    runs: int
+    latency: LatencyStats
+    comparison: Comparison
+    max_abs_error: float
+    tolerance: float
+    agreement_ok: bool
+    compiled_library: str
+    cache_hit: bool
+    operators: list[OperatorReport]
+    records_for_other_targets: list[OtherTargetRecords]
+    reference_engine: str = "onnxruntime"  # what the outputs were checked against
+
+
+def run_model(model: str | LoadedModel, target: str, share: int | None, db_url: str,
+              input_shapes: dict[str, Shape], runs: int, reference: bool = True,
+              inputs_file: Path | None = None,
+              input_values: dict[str, str] | None = None) -> RunReport:
+    tuned = load(model, target=target, share=share, db=db_url, input_shapes=input_shapes,
+                 hold=True, input_values=input_values)
+    inputs = model_inputs(tuned.model, inputs_file)
+    agreement = compare(tuned(*inputs), reference_outputs(tuned.model, inputs))
+    if reference:
+        comparison = compare_engines(tuned, inputs, runs)
+        latency = comparison.tuned
+    else:
+        latency = tuned.benchmark(*inputs, runs=runs)
+        comparison = skipped(latency, "skipped (--no-reference)")
+    target_attrs = json.loads(str(tuned.target))
+    return RunReport(
+        model=tuned.model.source, target=json.dumps(target_attrs, sort_keys=True), isa=isa_of(target_attrs),
+        share=tuned.share.label, share_detail=tuned.share.backend.describe(tuned.share),
+        median_sec=latency.median_sec, p90_sec=latency.p90_sec,
+        runs=latency.runs, latency=latency, comparison=comparison,
+        max_abs_error=agreement.max_abs_error, tolerance=agreement.tolerance,
+        agreement_ok=agreement.ok, compiled_library=str(tuned.library_path),
+        cache_hit=tuned.cache_hit, operators=_operators(tuned),
+        records_for_other_targets=records_for_other_targets(tuned, db_url),
+        reference_engine=engine_name(tuned.model),
+    )
+
+
+def _operators(tuned: TunedModel) -> list[OperatorReport]:
+    return [
+        OperatorReport(s.task_name, s.weight, s.lookup.choice.rule,
+                       s.lookup.choice.chosen_percent, s.tuned_run_sec, s.algorithm)
+        for s in tuned.sources
+    ]

@@ -1,0 +1,270 @@
+"""Run a model with the kernels tuned for the share it runs at.
+
+`load()` picks, per operator, the best record under the lookup rule (exact share, nearest
+tuned share, else TVM's default schedule), per convolution the algorithm (direct or a
+Winograd variant) whose kernel measured fastest, compiles with exactly those applied,
+and caches the compiled library on disk under a key that names the records, so a new
+record invalidates it. It never writes records (a new, empty database gets its tables).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import tvm
+from tvm.s_tir import meta_schedule as ms
+from tvm.target import Target
+
+from schedules_db import Lookup, ShareChoice, Store, best_record
+from schedules_db.inventory import workloads_by_other_target
+from schedules_db.ms_adapter import slice_key_for, to_tuning_record
+from schedules_db.targetkey import target_json
+from tunesvc.pipeline.compiler import PIPELINE_VERSION, compile_with_database
+from tunesvc.config import compiled_dir, resolve_db_url
+from tunesvc.pipeline.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
+from tunesvc.pipeline.importer import extract_task_set, to_relax
+from tunesvc.models.base import LoadedModel, Shape
+from tunesvc.models.sources import load_model
+from tunesvc.errors import ModelStepError, UserError, model_step
+from tunesvc.targets import TargetSpec
+from tunesvc.runtime.files import write_whole
+from tunesvc.runtime.vm import VmModel
+from workers.cpu_isa import host_mismatch, isa_of
+from workers.jobs import TaskSpec
+from workers.shares import BACKENDS, Share
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OperatorSource:
+    """Where one operator's schedule came from."""
+
+    task_name: str
+    weight: int
+    lookup: Lookup
+    algorithm: str = DIRECT  # how its convolution is computed, where it has one
+
+    @property
+    def tuned_run_sec(self) -> float | None:
+        return self.lookup.record.mean_run_sec if self.lookup.record else None
+
+
+class TunedModel(VmModel):
+    """A compiled model: call it with NumPy arrays (one per input, in input order)."""
+
+    def __init__(self, model: LoadedModel, share: Share, target: Target,
+                 library_path: Path, sources: list[OperatorSource], cache_hit: bool,
+                 compiled: CompileInput) -> None:
+        super().__init__(library_path, target.get_target_device_type(), len(model.input_shapes))
+        self.model = model
+        self.compiled = compiled
+        self.share = share
+        self.target = target
+        self.sources = sources
+        self.cache_hit = cache_hit
+
+    def untuned(self) -> TunedModel:
+        """The same model at the same share with TVM's default schedules only."""
+        untuned = replace(self.compiled, plan=ConvPlan())  # direct convolutions only
+        default = ShareChoice(self.share.percent, None, "none")
+        none = [OperatorSource(t.name, t.weight, Lookup(t.shash, default, None))
+                for t in untuned.tasks if not t.competes_with]
+        path, cache_hit = _compiled_library(untuned, none)
+        return TunedModel(self.model, self.share, self.target, path, none, cache_hit,
+                          self.compiled)
+
+
+@dataclass(frozen=True)
+class CompileInput:
+    """What a library is compiled from: the imported model, its target and its tasks."""
+
+    model: LoadedModel
+    mod: tvm.IRModule
+    target: Target
+    tasks: list[TaskSpec]
+    sites: list[ConvSite]
+    plan: ConvPlan = ConvPlan()  # the algorithm of each convolution
+
+
+def load(model: str | LoadedModel, target: str = "cpu", share: int | None = None, db: str | None = None,
+         input_shapes: dict[str, Shape] | None = None, hold: bool = False,
+         input_values: dict[str, str] | None = None) -> TunedModel:
+    """Compile `model` (a zoo name, an ONNX path, `torch:package.module:factory`, or a
+    model already loaded, e.g. by `tunesvc.models.pytorch.from_module`) with the schedules
+    tuned for `share`.
+
+    With `share=None` the share is the one this process runs at: on CPU its cores out of
+    the machine's (so a process started under `taskset` on 1 of 2 cores is at 50%), on GPU
+    its MPS thread percentage (100 if unset). The calling process is left as it is unless
+    `hold=True`, which holds it to the share first (CPU: the share's cores and TVM's
+    thread count; GPU: the MPS limit, before any CUDA context): what `tunesvc run` does.
+    Without it, a warning says when the process does not run at the share.
+    """
+    spec = TargetSpec(target)
+    spec.validate()
+    spec.require_device()
+    resolved = resolve_share(spec, share)
+    tvm_target = spec.for_share(resolved)
+    check_runs_here(tvm_target)
+    _hold_or_warn(resolved, hold)
+    loaded = (model if isinstance(model, LoadedModel)
+              else load_model(model, input_shapes, input_values))
+    mod = to_relax(loaded)
+    task_set = extract_task_set(mod, tvm_target)
+    every = choose_records(task_set.tasks, tvm_target, resolved, resolve_db_url(db))
+    plan, sources = with_algorithms(every, task_set.sites)
+    compiled = CompileInput(loaded, mod, tvm_target, task_set.tasks, task_set.sites, plan)
+    return _tuned_model(compiled, sources, resolved)
+
+
+def _tuned_model(compiled: CompileInput, sources: list[OperatorSource],
+                 share: Share) -> TunedModel:
+    """The compiled library loaded; a cached one that cannot be loaded (a damaged file) is
+    compiled again, once."""
+    path, cache_hit = _compiled_library(compiled, sources)
+    try:
+        return TunedModel(compiled.model, share, compiled.target, path, sources, cache_hit,
+                          compiled)
+    except ModelStepError:
+        if not cache_hit:
+            raise
+    log.warning("cached library %s cannot be loaded; compiling it again", path)
+    path.unlink(missing_ok=True)
+    path, cache_hit = _compiled_library(compiled, sources)
+    return TunedModel(compiled.model, share, compiled.target, path, sources, cache_hit, compiled)
+
+
+def check_runs_here(target: Target) -> None:
+    """UserError if code for `target` cannot run on this host as it was tuned."""
+    problem = host_mismatch(json.loads(str(target)))
+    if problem is not None:
+        raise UserError(f"cannot run here: {problem}")
+
+
+def resolve_share(spec: TargetSpec, share: int | None) -> Share:
+    """The share asked for (ShareError if it cannot exist here), else the one this
+    process runs at."""
+    backend = BACKENDS[spec.share_kind]
+    resolved = backend.current() if share is None else Share(spec.share_kind, share)
+    backend.validate(resolved)
+    return resolved
+
+
+def _hold_or_warn(share: Share, hold: bool) -> None:
+    if hold:
+        share.backend.hold(share)
+    elif share.backend.current() != share:
+        log.warning("this process runs at %s, not at %s: the model runs with the process's "
+                    "resources (load(..., hold=True) holds it to the share)",
+                    share.backend.current().label, share.label)
+
+
+def choose_records(tasks: list[TaskSpec], target: Target, share: Share,
+                   db_url: str) -> list[OperatorSource]:
+    """Per task, the record the lookup rule selects (in `schedules_db.lookup`)."""
+    key = slice_key_for(target, share.kind, share.percent)
+    store = Store(db_url)
+    try:
+        return [
+            OperatorSource(task.name, task.weight,
+                           best_record(store, key.target_key, key.target_kind, share.kind,
+                                       share.percent, task.shash))
+            for task in tasks
+        ]
+    finally:
+        store.close()
+
+
+def with_algorithms(sources: list[OperatorSource],
+                    sites: list[ConvSite]) -> tuple[ConvPlan, list[OperatorSource]]:
+    """Per convolution the algorithm whose operator measured fastest, and the operators
+    the model then runs (the variants not chosen left out)."""
+    by_shash = {s.lookup.workload_shash: s for s in sources}
+    plan = choose_plan(sites, lambda shash: by_shash[shash].lookup.run_sec
+                       if shash in by_shash else None)
+    algorithm_of = {site.task(plan.algorithm(site.index)): plan.algorithm(site.index)
+                    for site in sites}
+    unused = _variant_tasks(sites) - set(algorithm_of)
+    return plan, [replace(s, algorithm=algorithm_of.get(s.lookup.workload_shash, DIRECT))
+                  for s in sources if s.lookup.workload_shash not in unused]
+
+
+def _variant_tasks(sites: list[ConvSite]) -> set[str]:
+    """Every task that is one algorithm of some convolution (direct ones included)."""
+    return {site.task(name) for site in sites for name in (DIRECT, *site.variants)}
+
+
+def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> tuple[Path, bool]:
+    name = _cache_key(compiled.model, compiled.target, sources, compiled.plan)
+    path = compiled_dir() / f"{name}.so"
+    if path.exists():
+        return path, True
+    try:
+        executable = compile_with_database(compiled.mod, compiled.target,
+                                           _selected_database(compiled.tasks, sources),
+                                           compiled.plan)
+    except Exception as exc:  # TVM's passes raise many types; the log keeps the traceback
+        log.exception("compiling %s failed", compiled.model.source)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"TVM cannot compile {compiled.model.source}: {first}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Export next to the final name, then rename: a crash never leaves half a library.
+    with model_step("writing the compiled library", compiled.model.source):
+        write_whole(path, lambda staged: executable.export_library(str(staged)))
+    return path, False
+
+
+def _cache_key(model: LoadedModel, target: Target, sources: list[OperatorSource],
+               plan: ConvPlan) -> str:
+    records = sorted(s.lookup.record.id for s in sources if s.lookup.record is not None)
+    text = "|".join([tvm.__version__, PIPELINE_VERSION, model.fingerprint,
+                     target_json(target), repr(records), repr(plan.algorithms)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _selected_database(tasks: list[TaskSpec],
+                       sources: list[OperatorSource]) -> ms.database.MemoryDatabase:
+    """An in-memory MetaSchedule database holding exactly the selected records."""
+    by_shash = {task.shash: task for task in tasks}
+    database = ms.database.MemoryDatabase()
+    for source in sources:
+        record = source.lookup.record
+        if record is None:
+            continue
+        workload = database.commit_workload(by_shash[record.workload_shash].mod)
+        database.commit_tuning_record(to_tuning_record(record, workload))
+    return database
+
+
+@dataclass(frozen=True)
+class OtherTargetRecords:
+    """Records of this model's operators tuned for another target, which a run cannot use."""
+
+    target_key: str
+    isa: str
+    operators: int
+    reason: str
+
+
+def records_for_other_targets(tuned: TunedModel, db_url: str) -> list[OtherTargetRecords]:
+    """For operators left untuned: which other targets of the same kind hold records."""
+    untuned = [s.lookup.workload_shash for s in tuned.sources if s.lookup.record is None]
+    key = slice_key_for(tuned.target, tuned.share.kind, tuned.share.percent)
+    store = Store(db_url)
+    try:
+        found = workloads_by_other_target(store, untuned, key.target_kind, tuned.share.kind,
+                                          key.target_key)
+    finally:
+        store.close()
+    here = isa_of(json.loads(str(tuned.target)))
+    return [
+        OtherTargetRecords(other, isa_of(json.loads(other)), count,
+                           f"tuned for {isa_of(json.loads(other))}; this run is for {here}")
+        for other, count in found.items()
+    ]
+

@@ -1,0 +1,131 @@
+"""Spending a model-level trial budget where it pays: which task gets the next trials.
+
+Every task first gets one chunk of trials, so its latency is known. After that the next
+chunk goes to the task with the largest expected end-to-end gain per trial, in the
+spirit of MetaSchedule's gradient task scheduler:
+
+    gain = weight x (recent improvement per trial + best latency / trials so far)
+
+the first term rewards tasks still improving, the second says a task with few trials and
+a large share of the model's latency probably has more to give. A task stops getting
+trials once its search space is exhausted, it reached the per-task cap, or its kernels
+are a negligible part of the model's latency. Tasks of one group are alternatives for
+the same operators (a convolution's direct and Winograd kernels): the model runs the
+fastest, so the group counts once in the model's latency, and a task far behind the
+best of its group after a few chunks gets no more. Pure logic: no Ray, no TVM, no
+database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tunesvc.tuning.estimate import Part, estimated_latency
+
+# A task below this fraction of the model's estimated latency gets no trials beyond its
+# first chunk: even making it free would not change the model's latency measurably.
+NEGLIGIBLE_FRACTION = 0.01
+# An alternative this many times slower than its group's best, once it has had this many
+# chunks, is not going to be the one the model runs.
+LOSING_FACTOR = 2.0
+LOSING_AFTER_CHUNKS = 3
+
+
+@dataclass
+class TaskProgress:
+    """What the allocator knows about one task at one share."""
+
+    shash: str
+    weight: int
+    group: str = ""  # tasks of one group are alternatives ("" : a group of its own)
+    trials: int = 0
+    best_sec: float | None = None
+    default_sec: float | None = None
+    # best latency after each finished chunk, and the trials that chunk measured
+    history: list[tuple[float, int]] = field(default_factory=list)
+    exhausted: bool = False
+    in_flight: bool = False
+
+    @property
+    def latency_sec(self) -> float | None:
+        """This task's latency as the model would see it now (best tuned, else default)."""
+        return self.best_sec if self.best_sec is not None else self.default_sec
+
+    def gain_per_trial(self) -> float:
+        if self.best_sec is None:
+            return float("inf") if self.trials == 0 else 0.0
+        recent = 0.0
+        if len(self.history) >= 2:
+            (before, _), (after, measured) = self.history[-2], self.history[-1]
+            recent = max(0.0, before - after) / max(1, measured)
+        return self.weight * (recent + self.best_sec / max(1, self.trials))
+
+
+@dataclass
+class BudgetAllocator:
+    """Hands out chunks of trials of a model-level budget, one task at a time."""
+
+    tasks: dict[str, TaskProgress]
+    total_trials: int
+    cap_per_task: int
+    chunk: int
+    first_chunk: int | None = None  # a task's first job: enough to know its latency
+
+    def spent(self) -> int:
+        return sum(task.trials for task in self.tasks.values())
+
+    def next_chunk(self) -> tuple[str, int] | None:
+        """(task shash, cumulative trial budget for it) for the next job, or None if no
+        task should get trials now (all done, or the rest are already running)."""
+        left = self.total_trials - self.spent() - self._reserved()
+        candidates = [t for t in self.tasks.values() if self._eligible(t)]
+        if left <= 0 or not candidates:
+            return None
+        task = max(candidates, key=lambda t: (t.gain_per_trial(), t.weight, t.shash))
+        wanted = self.chunk if task.trials else (self.first_chunk or self.chunk)
+        size = min(wanted, left, self.cap_per_task - task.trials)
+        task.in_flight = True
+        self._targets[task.shash] = task.trials + size
+        return task.shash, task.trials + size
+
+    def finished(self, shash: str, slice_trials: int, best_sec: float | None,
+                 default_sec: float | None, failed: bool = False) -> None:
+        """Record a finished job: the slice now holds `slice_trials` records. A job that
+        left its slice short of the budget it was given ran out of candidates (or
+        failed): its task gets no more."""
+        task = self.tasks[shash]
+        target = self._targets.pop(shash, task.trials)
+        measured = max(0, slice_trials - task.trials)
+        task.in_flight = False
+        task.trials = max(task.trials, slice_trials)  # a failed job reports 0
+        task.best_sec = best_sec if best_sec is not None else task.best_sec
+        task.default_sec = default_sec if default_sec is not None else task.default_sec
+        if task.best_sec is not None:
+            task.history.append((task.best_sec, measured))
+        if failed or task.trials < target:
+            task.exhausted = True
+
+    def _eligible(self, task: TaskProgress) -> bool:
+        if task.in_flight or task.exhausted or task.trials >= self.cap_per_task:
+            return False
+        return task.trials == 0 or not (self._negligible(task) or self._losing(task))
+
+    def _negligible(self, task: TaskProgress) -> bool:
+        model = estimated_latency(Part(t.group or t.shash, t.weight, t.latency_sec)
+                                  for t in self.tasks.values() if t.latency_sec)
+        if task.latency_sec is None or not model:
+            return False
+        return task.weight * task.latency_sec < NEGLIGIBLE_FRACTION * model
+
+    def _losing(self, task: TaskProgress) -> bool:
+        if not task.group or len(task.history) < LOSING_AFTER_CHUNKS or task.best_sec is None:
+            return False
+        rivals = [t.best_sec for t in self.tasks.values()
+                  if (t.group or t.shash) == task.group and t.best_sec is not None]
+        return task.best_sec > LOSING_FACTOR * min(rivals)
+
+    def _reserved(self) -> int:
+        return sum(target - self.tasks[shash].trials for shash, target in self._targets.items())
+
+    def __post_init__(self) -> None:
+        self._targets: dict[str, int] = {}  # cumulative budget of each task in flight
