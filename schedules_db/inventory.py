@@ -62,8 +62,10 @@ def stats(store: Store) -> StoreStats:
         )
 
 
-def summaries(store: Store) -> list[SliceSummary]:
-    """One row per (workload, target, share) slice holding records."""
+def summaries(store: Store, shashes: Iterable[str] | None = None,
+              target_key: str | None = None, key: SliceKey | None = None) -> list[SliceSummary]:
+    """One row per (workload, target, share) slice holding records: of these workloads
+    only, of one target (any share) only, of one slice only, as asked."""
     stmt = (
         select(
             WorkloadRow.shash,
@@ -80,6 +82,13 @@ def summaries(store: Store) -> list[SliceSummary]:
         .group_by(WorkloadRow.shash, TargetRow.key, ShareRow.kind, ShareRow.percent)
         .order_by(WorkloadRow.shash, TargetRow.key, ShareRow.kind, ShareRow.percent)
     )
+    if shashes is not None:
+        stmt = stmt.where(WorkloadRow.shash.in_(sorted(set(shashes))))
+    if key is not None:
+        target_key = key.target_key
+        stmt = stmt.where(ShareRow.kind == key.share_kind, ShareRow.percent == key.share_percent)
+    if target_key is not None:
+        stmt = stmt.where(TargetRow.key == target_key)
     with store.session() as session:
         return [SliceSummary(*row) for row in session.execute(stmt)]
 

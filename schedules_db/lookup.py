@@ -10,7 +10,7 @@ tuning never makes an operator slower.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from schedules_db.progress import slice_progress
@@ -67,21 +67,18 @@ def choose_share(requested_percent: int, tuned_percents: Iterable[int]) -> Share
     return ShareChoice(requested_percent, nearest, "nearest")
 
 
-def best_record(
-    store: Store, target_key: str, target_kind: str, share_kind: str, share_percent: int,
-    shash: str,
-) -> Lookup:
-    """The fastest record for one workload under the share rule above."""
-    tuned = store.tuned_shares(target_key, share_kind, shash)
-    choice = choose_share(share_percent, tuned)
+def best_record(store: Store, key: SliceKey, shash: str) -> Lookup:
+    """The fastest record for one workload at `key`'s share, under the share rule above."""
+    tuned = store.tuned_shares(key.target_key, key.share_kind, shash)
+    choice = choose_share(key.share_percent, tuned)
     if choice.chosen_percent is None:
         return Lookup(shash, choice, None)
-    key = SliceKey(target_key, target_kind, share_kind, choice.chosen_percent)
-    (record,) = store.top_records(key, shash, limit=1)
-    default_sec = slice_progress(store, key, shash).default_run_sec
+    chosen = replace(key, share_percent=choice.chosen_percent)
+    (record,) = store.top_records(chosen, shash, limit=1)
+    default_sec = slice_progress(store, chosen, shash).default_run_sec
     if default_sec is not None and record.mean_run_sec is not None \
             and record.mean_run_sec > default_sec:
-        return Lookup(shash, ShareChoice(share_percent, choice.chosen_percent, "default"),
+        return Lookup(shash, ShareChoice(key.share_percent, choice.chosen_percent, "default"),
                       None, default_sec)
     return Lookup(shash, choice, record, default_sec)
 
@@ -95,7 +92,7 @@ def nearest_shares_records(store: Store, key: SliceKey, shash: str,
               if p != key.share_percent]
     found: list[StoredRecord] = []
     for percent in sorted(others, key=lambda p: (abs(p - key.share_percent), p)):
-        other = SliceKey(key.target_key, key.target_kind, key.share_kind, percent)
+        other = replace(key, share_percent=percent)
         found += store.top_records(other, shash, limit=limit - len(found))
         if len(found) >= limit:
             break

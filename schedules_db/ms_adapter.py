@@ -18,12 +18,10 @@ from tvm.ir import IRModule
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.database import PyDatabase, TuningRecord, Workload
 from tvm.s_tir.meta_schedule import _ffi_api as database_api
-from tvm.target import Target
 from tvm.tirx import FloatImm, IndexMap, IntImm
 
 from schedules_db.records import NewRecord, SliceKey, StoredRecord
 from schedules_db.store import Store
-from schedules_db.targetkey import slice_key, target_json
 
 
 def workload_shash(mod: IRModule) -> str:
@@ -56,10 +54,6 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, str):
         return str(obj)
     raise TypeError(f"cannot store a {type(obj).__name__} in a tuning record")
-
-
-def slice_key_for(target: Target, share_kind: str, share_percent: int) -> SliceKey:
-    return slice_key(target_json(target), share_kind, share_percent)
 
 
 @derived_object
@@ -127,7 +121,9 @@ class SliceDatabase(PyDatabase):
     def _workload_of(self, shash: str) -> Workload:
         if shash not in self._workloads:
             mod_json = self.store.workload_mod_json(shash)
-            self._workloads[shash] = Workload.from_json([shash, json.loads(str(mod_json))])
+            if mod_json is None:
+                raise KeyError(f"workload {shash} is not in the store")
+            self._workloads[shash] = Workload.from_json([shash, json.loads(mod_json)])
         return self._workloads[shash]
 
 

@@ -71,6 +71,12 @@ class Store:
     def close(self) -> None:
         self._engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     # --- identities -----------------------------------------------------------------------
     def ensure_workload(self, shash: str, mod_json: str) -> None:
         def insert_if_missing() -> None:

@@ -16,8 +16,10 @@ SHARE_DEPENDENT_ATTRS = ("num-cores",)
 
 
 def target_json(target: Any) -> str:
-    """The canonical JSON text of a `tvm.target.Target` (sorted keys)."""
-    return json.dumps(json.loads(str(target)), sort_keys=True)
+    """The canonical JSON text of a `tvm.target.Target` (sorted keys): the one place a
+    target's attributes are read (TVM prints a target as JSON)."""
+    printed = str(target)
+    return json.dumps(json.loads(printed), sort_keys=True)
 
 
 def target_key(target_json_text: str) -> str:

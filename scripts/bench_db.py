@@ -29,7 +29,7 @@ from pathlib import Path
 import click
 from sqlalchemy import insert, text
 
-from schedules_db import Store, best_record
+from schedules_db import SliceKey, Store, best_record
 from schedules_db.schema import ShareRow, TargetRow, TuningRecordRow, WorkloadRow
 from schedules_db.testing import temporary_server
 
@@ -89,7 +89,7 @@ def time_lookups(store: Store, share: int) -> list[float]:
     for _ in range(REPEATS):
         started = time.perf_counter()
         for shash in model:
-            best_record(store, TARGET_KEY, "llvm", "cpu", share, shash)
+            best_record(store, SliceKey(TARGET_KEY, "llvm", "cpu", share), shash)
         seconds.append(time.perf_counter() - started)
     return seconds
 

@@ -142,7 +142,8 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
     from workers.shares import Share
 
     shares = Share("cpu", share)
-    target = TargetSpec("cpu").for_share(shares)
+    at = TargetSpec("cpu").at(shares)
+    target = at.target
     loaded = load_model(model)
     mod = to_relax(loaded)
     work = tempfile.mkdtemp(prefix="stock-")
@@ -155,8 +156,7 @@ def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> N
     executable = compile_with_database(mod, target, database)
     library = Path(work) / "stock.so"
     executable.export_library(str(library))
-    tuned = TunedModel(loaded, shares, target, library, [], False,
-                       CompileInput(loaded, mod, target, [], []))
+    tuned = TunedModel(CompileInput(loaded, mod, at, [], []), library, [], False)
     inputs = sample_inputs(loaded)
     latency = tuned.benchmark(*inputs, runs=runs)
     reference = time_calls(reference_call(loaded, inputs, len(os.sched_getaffinity(0))), runs)

@@ -60,7 +60,7 @@ def kernel_rows(model: str, db: str, share: int, top: int) -> list[tuple]:
     from tvm.s_tir import meta_schedule as ms
 
     from schedules_db import Store
-    from schedules_db.ms_adapter import SliceDatabase, slice_key_for
+    from schedules_db.ms_adapter import SliceDatabase
     from tunesvc.pipeline.importer import extract_tasks, to_relax
     from tunesvc.models.sources import load_model
     from tunesvc.targets import TargetSpec
@@ -69,9 +69,10 @@ def kernel_rows(model: str, db: str, share: int, top: int) -> list[tuple]:
 
     at = Share("cpu", share)
     at.backend.hold(at)
-    target = TargetSpec("cpu").for_share(at)
+    here = TargetSpec("cpu").at(at)
+    target = here.target
     store = Store(db)
-    database = SliceDatabase(store, slice_key_for(target, "cpu", share))
+    database = SliceDatabase(store, here.key)
     stored = [(task, store.top_records(database.key, task.shash, limit=1))
               for task in extract_tasks(to_relax(load_model(model)), target)]
     heavy = sorted(((t, best[0].mean_run_sec) for t, best in stored if best),

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import TunedDatabase, tunesvc
 from tests.test_resume_and_faults import _records, _start_tune, _wait_for_records
+from tunesvc.targets import ShareTarget
 from workers.shares import machine_cores
 from workers.shares.core_claims import CLAIMS_ENV, claim_cores
 
@@ -108,14 +109,14 @@ def test_a_worker_that_cannot_start_reports_why_in_the_job_log(
     from tunesvc.tuning.job_sources import QueuedJobs
     from tunesvc.models.sources import load_model
     from tunesvc.targets import TargetSpec
-    from schedules_db.targetkey import target_json
     from workers.jobs import SearchConfig, TuneJob
     from workers.shares import Share
 
     share = Share("cpu", 50)
     target = TargetSpec("cpu").for_share(share)
     tasks = extract_tasks(to_relax(load_model("zoo:mlp")), target)
-    jobs = [TuneJob(f"busy-{i}", task, share, target_json(target), SearchConfig(trials=2),
+    at = ShareTarget.of(target, share)
+    jobs = [TuneJob(f"busy-{i}", task, share, at.json, at.key, SearchConfig(trials=2),
                     str(tmp_path / f"job{i}")) for i, task in enumerate(tasks)]
     ray.init(num_cpus=machine_cores(), include_dashboard=False, log_to_driver=False)
     try:

@@ -38,7 +38,7 @@ def test_best_record_follows_the_rule_per_workload(db_url: str) -> None:
     _add(store, 100, "w1", 5e-4)
     _add(store, 100, "w2", METASCHEDULE_FAILURE_SEC)  # a failed candidate: never selected
     lookup = lambda percent, shash: best_record(  # noqa: E731
-        store, '{"kind": "llvm"}', "llvm", "cpu", percent, shash)
+        store, SliceKey('{"kind": "llvm"}', "llvm", "cpu", percent), shash)
     exact = lookup(25, "w1")
     assert exact.choice.rule == "exact" and exact.record is not None
     assert exact.record.id == fast_25
@@ -73,8 +73,8 @@ def test_a_best_record_slower_than_the_default_schedule_is_not_used(db_url: str)
     store.mark_complete(key, "slow", 8, 6.5e-7)
     _add(store, 50, "fast", 1e-6)
     store.mark_complete(key, "fast", 8, 3e-6)
-    slow = best_record(store, key.target_key, "llvm", "cpu", 50, "slow")
+    slow = best_record(store, key, "slow")
     assert (slow.choice.rule, slow.record, slow.run_sec) == ("default", None, 6.5e-7)
     assert "faster than the best tuned" in slow.choice.describe()
-    fast = best_record(store, key.target_key, "llvm", "cpu", 50, "fast")
+    fast = best_record(store, key, "fast")
     assert fast.choice.rule == "exact" and fast.run_sec == 1e-6

@@ -62,3 +62,29 @@ def test_cli_upgrade_is_idempotent(tmp_path: Path, tunesvc_env: dict) -> None:
     assert first.returncode == 0 and "from revision 0001 to" in first.stdout
     again = tunesvc("db", "upgrade", "--db", f"sqlite:///{copy}", env=tunesvc_env)
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_the_slice_key_a_target_makes_is_the_one_stored(tmp_path: Path) -> None:
+    """Byte for byte: the key `ShareTarget` makes today for the target the fixture was tuned
+    for is the key the fixture holds, so databases written before keep matching."""
+    from tvm.target import Target
+
+    from tunesvc.targets import ShareTarget
+    from workers.shares import Share
+
+    copy = tmp_path / "old.sqlite"
+    shutil.copy(FIRST_SCHEMA_DB, copy)
+    url = f"sqlite:///{copy}"
+    upgrade(create_store_engine(url))
+    target = Target({"kind": "llvm", "mtriple": "x86_64-conda-linux-gnu", "num-cores": 1})
+    at = ShareTarget.of(target, Share("cpu", 50))
+    assert at.key == SliceKey('{"keys": ["cpu"], "kind": "llvm", '
+                              '"mtriple": "x86_64-conda-linux-gnu", "tag": ""}', "llvm", "cpu", 50)
+    with Store(url) as store:
+        assert {s.target_key for s in summaries(store)} == {at.key.target_key}
+        assert store.count_records(at.key) == FIRST_SCHEMA_RECORDS // 2
+    host = ShareTarget.of(Target({"kind": "llvm", "mcpu": "znver4", "mattr": ["+avx512f"],
+                                  "num-cores": 2}), Share("cpu", 100))
+    assert host.json == ('{"keys": ["cpu"], "kind": "llvm", "mattr": ["+avx512f"], '
+                         '"mcpu": "znver4", "num-cores": 2, "tag": ""}')
+    assert host.key.target_key == host.json.replace('"num-cores": 2, ', "")

@@ -4,7 +4,6 @@ one thing TVM's databases cannot do: keep shares apart."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import tvm
@@ -14,7 +13,8 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
 from schedules_db import Store
-from schedules_db.ms_adapter import SliceDatabase, slice_key_for
+from schedules_db.ms_adapter import SliceDatabase
+from schedules_db.targetkey import slice_key, target_json
 from workers.testing import matmul_module
 
 TARGET = Target({"kind": "llvm", "num-cores": 2})
@@ -38,13 +38,13 @@ def _assert_same(a: ms.database.TuningRecord, b: ms.database.TuningRecord) -> No
     assert str(a.trace) == str(b.trace)
     assert [float(x) for x in a.run_secs] == pytest.approx([float(x) for x in b.run_secs])
     # TVM itself reorders target attributes on a JSON round trip: compare them as dicts.
-    assert json.loads(str(a.target)) == json.loads(str(b.target))
+    assert target_json(a.target) == target_json(b.target)
     tvm.ir.assert_structural_equal(a.workload.mod, b.workload.mod)
     assert [str(x.as_json()) for x in a.args_info] == [str(x.as_json()) for x in b.args_info]
 
 
 def _slice(url: str, percent: int = 50) -> SliceDatabase:
-    return SliceDatabase(Store(url), slice_key_for(TARGET, "cpu", percent), worker="test")
+    return SliceDatabase(Store(url), slice_key(target_json(TARGET), "cpu", percent), worker="test")
 
 
 def test_round_trip_keeps_every_field(db_url: str) -> None:
@@ -110,7 +110,7 @@ def test_a_refusing_guard_stops_the_commit(db_url: str) -> None:
         raise RuntimeError("MPS server faulted")
 
     store = Store(db_url)
-    guarded = SliceDatabase(store, slice_key_for(TARGET, "gpu", 25), before_commit=refuse)
+    guarded = SliceDatabase(store, slice_key(target_json(TARGET), "gpu", 25), before_commit=refuse)
     mod = matmul_module(64)
     with pytest.raises(RuntimeError, match="faulted"):
         guarded.commit_tuning_record(_record(guarded, mod, [1.0]))

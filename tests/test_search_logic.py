@@ -10,7 +10,7 @@ from pathlib import Path
 from tvm.target import Target
 
 from schedules_db import Store, slice_progress
-from schedules_db.targetkey import target_json
+from tunesvc.targets import ShareTarget
 from tunesvc.pipeline.importer import extract_tasks, to_relax
 from tunesvc.models.sources import load_model
 from workers.jobs import SearchConfig, TuneJob
@@ -69,10 +69,11 @@ def test_a_resumed_job_measures_only_what_is_missing_and_nothing_twice(tmp_path:
     task = next(t for t in extract_tasks(to_relax(load_model("zoo:mlp")), target)
                 if "matmul" in t.name or "dense" in t.name)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    tools = _replay_tools(url, target_json(target))
+    at = ShareTarget.of(target, Share("cpu", 50))
+    tools = _replay_tools(url, at.json)
 
     def job(trials: int, number: int) -> TuneJob:
-        return TuneJob(f"replay-{number}", task, Share("cpu", 50), target_json(target),
+        return TuneJob(f"replay-{number}", task, at.share, at.json, at.key,
                        SearchConfig(trials=trials, trials_per_round=4, population=32),
                        str(tmp_path / f"job{number}"))
 

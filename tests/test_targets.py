@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import tvm
@@ -10,7 +9,7 @@ import tvm
 from schedules_db.targetkey import target_json, target_key
 from tunesvc.errors import UserError
 from tunesvc.runtime.tuned import check_runs_here
-from tunesvc.targets import TargetSpec
+from tunesvc.targets import ShareTarget, TargetSpec
 from workers.cpu_isa import host_cpu_attrs, host_mismatch, implied_features
 from workers.shares import Share, machine_cores
 
@@ -23,17 +22,17 @@ def other_isa_target() -> dict:
 
 
 def test_cpu_target_names_this_host() -> None:
-    attrs = json.loads(str(TargetSpec("cpu").for_share(Share("cpu", 100))))
+    attrs = TargetSpec("cpu").at(Share("cpu", 100)).attrs
     assert attrs["mcpu"] == tvm.get_global_func("target.llvm_get_system_cpu")()
     assert attrs["num-cores"] == machine_cores()
     assert host_mismatch(attrs) is None
-    check_runs_here(TargetSpec("cpu").for_share(Share("cpu", 100)))
+    check_runs_here(TargetSpec("cpu").at(Share("cpu", 100)))
 
 
 def test_explicit_targets_as_json_or_tag() -> None:
     spec = TargetSpec('{"kind": "llvm", "mcpu": "skylake-avx512"}')
     assert spec.share_kind == "cpu"
-    attrs = json.loads(str(spec.for_share(Share("cpu", 100))))
+    attrs = spec.at(Share("cpu", 100)).attrs
     assert attrs["mcpu"] == "skylake-avx512" and attrs["num-cores"] == machine_cores()
     assert TargetSpec("nvidia/nvidia-h100").share_kind == "gpu"
     with pytest.raises(UserError, match="unknown target"):
@@ -47,7 +46,7 @@ def test_another_instruction_set_is_refused_here() -> None:
     problem = host_mismatch(other)
     assert problem is not None and "this host is" in problem
     with pytest.raises(UserError, match="cannot run here"):
-        check_runs_here(tvm.target.Target(other))
+        check_runs_here(ShareTarget.of(tvm.target.Target(other), Share("cpu", 100)))
 
 
 def test_key_tells_instruction_sets_apart_but_not_core_counts() -> None:
@@ -64,14 +63,14 @@ def test_cluster_placement_follows_the_cpu_nodes_declare() -> None:
     from tunesvc.cluster.placement import PER_WORKER, isa_placement
     from workers.cpu_isa import isa_resource
 
-    here = json.dumps({"kind": "llvm", "mcpu": "znver3", "num-cores": 1})
-    avx512 = json.dumps({"kind": "llvm", "mcpu": "znver3", "mattr": ["+avx512f"]})
-    resource = isa_resource(json.loads(here))
+    here = {"kind": "llvm", "mcpu": "znver3", "num-cores": 1}
+    avx512 = {"kind": "llvm", "mcpu": "znver3", "mattr": ["+avx512f"]}
+    resource = isa_resource(here)
     assert resource == "tunesvc-isa-znver3"
-    assert isa_resource(json.loads(avx512)) != resource  # features tell CPUs apart too
+    assert isa_resource(avx512) != resource  # features tell CPUs apart too
     assert isa_placement(here, {"CPU": 2.0}) == {}  # no node declares: any node will do
     assert isa_placement(here, {"CPU": 2.0, resource: 1000.0}) == {resource: PER_WORKER}
     with pytest.raises(UserError, match="no node of this Ray cluster has the target's CPU"):
         isa_placement(avx512, {resource: 1000.0})
-    generic = json.dumps({"kind": "llvm"})
+    generic = {"kind": "llvm"}
     assert isa_placement(generic, {resource: 1000.0}) == {}  # generic code runs anywhere

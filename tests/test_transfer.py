@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from schedules_db import Store
-from schedules_db.ms_adapter import SliceDatabase, slice_key_for
+from schedules_db.ms_adapter import SliceDatabase
 from tests.conftest import TRIALS, TunedDatabase, tunesvc
 from tunesvc.targets import TargetSpec
 from workers.search import measured_modules
@@ -26,10 +26,10 @@ def _fresh_at_50(tuned_mlp: TunedDatabase, tmp_path: Path, env: dict[str, str]) 
 
 
 def _modules(url: str, percent: int, successful_only: bool = False) -> set[int]:
-    target = TargetSpec("cpu").for_share(Share("cpu", percent))
+    key = TargetSpec("cpu").at(Share("cpu", percent)).key
     store = Store(url)
     try:
-        records = SliceDatabase(store, slice_key_for(target, "cpu", percent)) \
+        records = SliceDatabase(store, key) \
             .get_all_tuning_records()
         if successful_only:
             records = [r for r in records if r.run_secs and float(r.run_secs[0]) < 1e9]

@@ -12,7 +12,6 @@ import shutil
 import pytest
 
 from schedules_db import Store
-from schedules_db.ms_adapter import slice_key_for
 from tunesvc.pipeline.compiler import compile_with_database
 from tunesvc.pipeline.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
 from tunesvc.pipeline.importer import extract_task_set, to_relax
@@ -88,7 +87,7 @@ def test_both_variants_are_tuned_and_the_faster_one_is_compiled(tmp_path, tunesv
     task_set = tuned.compiled
     by_shash = {s.lookup.workload_shash: s for s in tuned.sources}
     store = Store(url)
-    key = slice_key_for(tuned.target, "cpu", 50)
+    key = tuned.at.key
     best = {t.shash: min((r.mean_run_sec for r in store.all_records(key, t.shash)
                           if r.mean_run_sec is not None), default=None) for t in task_set.tasks}
     assert all(best[t.shash] is not None for t in task_set.tasks)  # every variant stored

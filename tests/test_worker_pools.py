@@ -9,7 +9,7 @@ import ray
 
 from schedules_db import Store
 from schedules_db.inventory import stats
-from schedules_db.targetkey import target_json
+from tunesvc.targets import ShareTarget
 from tunesvc.pipeline.importer import extract_tasks, to_relax
 from tunesvc.models.sources import load_model
 from tunesvc.targets import TargetSpec
@@ -25,7 +25,8 @@ def test_one_worker_measures_every_job_in_the_same_process(tmp_path: Path) -> No
     target = TargetSpec("cpu").for_share(share)
     tasks = extract_tasks(to_relax(load_model("zoo:mlp")), target)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    jobs = [TuneJob(f"pools-{i}", task, share, target_json(target), SearchConfig(trials=2),
+    at = ShareTarget.of(target, share)
+    jobs = [TuneJob(f"pools-{i}", task, share, at.json, at.key, SearchConfig(trials=2),
                     str(tmp_path / f"job{i}")) for i, task in enumerate(tasks)]
     ray.init(num_cpus=machine_cores(), include_dashboard=False, log_to_driver=False)
     try:

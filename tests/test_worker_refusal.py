@@ -7,7 +7,7 @@ from pathlib import Path
 
 from schedules_db import Store
 from schedules_db.inventory import stats
-from schedules_db.targetkey import target_json
+from tunesvc.targets import ShareTarget
 from tunesvc.pipeline.importer import extract_tasks, to_relax
 from tunesvc.models.sources import load_model
 from workers.jobs import SearchConfig, TuneJob
@@ -21,7 +21,8 @@ def test_worker_on_the_wrong_cores_refuses_to_record(tmp_path: Path) -> None:
     target = Target({"kind": "llvm", "num-cores": 1})
     task = extract_tasks(to_relax(load_model("zoo:mlp")), target)[0]
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    job = TuneJob("refuse", task, Share("cpu", 50), target_json(target), SearchConfig(trials=2),
+    at = ShareTarget.of(target, Share("cpu", 50))
+    job = TuneJob("refuse", task, at.share, at.json, at.key, SearchConfig(trials=2),
                   str(tmp_path / "logs"))
     this_process = tuple(sorted(os.sched_getaffinity(0)))
     claimed = (max(this_process) + 1,)  # cores this process is not running on
@@ -37,7 +38,8 @@ def test_worker_refuses_to_measure_for_another_cpu(tmp_path: Path) -> None:
     target = Target({**other_isa_target(), "num-cores": 1})
     task = extract_tasks(to_relax(load_model("zoo:mlp")), target)[0]
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    job = TuneJob("isa", task, Share("cpu", 50), target_json(target), SearchConfig(trials=2),
+    at = ShareTarget.of(target, Share("cpu", 50))
+    job = TuneJob("isa", task, at.share, at.json, at.key, SearchConfig(trials=2),
                   str(tmp_path / "logs"))
     cores = tuple(sorted(os.sched_getaffinity(0)))[:1]
     result = run_job(job, cores, "test", start_tools(1, url, Share("cpu", 50)))

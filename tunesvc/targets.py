@@ -11,12 +11,14 @@ none.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any
 
 from tvm.target import Target
 
+from schedules_db.records import SliceKey
+from schedules_db.targetkey import slice_key, target_json
 from tunesvc.errors import UserError
 from tunesvc.gpus import GpuInfo, scan_gpus
 from workers.cpu_isa import host_cpu_attrs
@@ -25,6 +27,27 @@ from workers.shares import BACKENDS, Share, backend_for_target
 # Limits every CUDA GPU since compute capability 3.0 has; tags give more exact values.
 CUDA_LIMITS = {"max_threads_per_block": 1024, "max_shared_memory_per_block": 49152,
                "thread_warp_size": 32}
+
+
+@dataclass(frozen=True)
+class ShareTarget:
+    """One share's target, built once and passed on: the TVM target, its canonical JSON
+    (what each record keeps) and the database slice its records belong to."""
+
+    share: Share
+    target: Target = field(compare=False, repr=False)
+    json: str
+    key: SliceKey
+
+    @classmethod
+    def of(cls, target: Target, share: Share) -> ShareTarget:
+        """The one place a slice key is made from a target."""
+        text = target_json(target)
+        return cls(share, target, text, slice_key(text, share.kind, share.percent))
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(json.loads(self.json))
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,10 @@ class TargetSpec:
     def for_share(self, share: Share) -> Target:
         return Target(self._attrs_for(share))
 
+    def at(self, share: Share) -> ShareTarget:
+        """The target at `share`, with its JSON and slice key."""
+        return ShareTarget.of(self.for_share(share), share)
+
     def _attrs_for(self, share: Share) -> dict[str, Any]:
         detect = DETECTED_TARGETS.get(self.name)
         attrs = detect() if detect else _attrs(self._explicit())
@@ -77,7 +104,7 @@ class TargetSpec:
 
 
 def _attrs(target: Target) -> dict[str, Any]:
-    return dict(json.loads(str(target)))
+    return dict(json.loads(target_json(target)))
 
 
 def host_cpu_target() -> dict[str, Any]:

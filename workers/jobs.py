@@ -7,13 +7,12 @@ worker never loses an exception inside Ray.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tvm.ir import IRModule
 
 from schedules_db.records import SliceKey
-from schedules_db.targetkey import slice_key
 from workers.shares import Share
 
 
@@ -60,16 +59,12 @@ class TuneJob:
     task: TaskSpec
     share: Share
     target_json: str
+    # Where the job's records go (the target's key at the job's share), made once by the
+    # planner with the target, never again in the processes the job passes through.
+    slice_key: SliceKey
     search: SearchConfig
     log_dir: str
     attempt: int = 1
-    # Where the job's records go (the target's key at the job's share), worked out once
-    # here rather than from the target in every process the job passes through.
-    slice_key: SliceKey = field(init=False)
-
-    def __post_init__(self) -> None:
-        key = slice_key(self.target_json, self.share.kind, self.share.percent)
-        object.__setattr__(self, "slice_key", key)
 
     @property
     def log_path(self) -> str:

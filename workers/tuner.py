@@ -21,7 +21,7 @@ from tvm.s_tir.meta_schedule.relax_integration import get_loggers_from_work_dir
 from tvm.target import Target
 
 from schedules_db.ms_adapter import SliceDatabase
-from schedules_db.progress import slice_progress
+from schedules_db.progress import SliceProgress, slice_progress
 from workers.cpu_isa import host_mismatch
 from workers.intrinsics import load_tensor_intrinsics
 from workers.jobs import TuneJob, TuneResult
@@ -77,27 +77,39 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
         remaining -= seed_from_nearest_shares(job, target, database, workload, tools,
                                               min(remaining, job.search.trials_per_round))
     if remaining > 0:
-        earlier = database.records_of(workload)
-        context = _tune_context(job, target, tools.cores, measured_modules(r for _, r in earlier))
-        ms.tune_tasks(
-            tasks=[context],
-            task_weights=[1.0],
-            work_dir=job.log_dir,
-            max_trials_global=remaining,
-            num_trials_per_iter=min(job.search.trials_per_round, remaining),
-            builder=tools.builder,
-            runner=tools.runner,
-            database=database,
-            cost_model=_warm_cost_model(job, tools, context, earlier),
-            task_scheduler="round-robin",
-        )
+        _search(job, target, tools, database, workload, remaining)
     # ids only: the store's rows, not MetaSchedule records rebuilt from them
     tools.trained_on.update(row.id for row in store.all_records(key, job.task.shash))
     default_sec = before.default_run_sec
     if default_sec is None:
         default_sec = _default_run_sec(job, target, tools)
     store.mark_complete(key, job.task.shash, job.search.trials, default_sec)
-    after = slice_progress(store, key, job.task.shash)
+    return _result(job, before, slice_progress(store, key, job.task.shash), default_sec,
+                   worker, tools, started)
+
+
+def _search(job: TuneJob, target: Target, tools: WorkerTools, database: SliceDatabase,
+            workload: ms.database.Workload, trials: int) -> None:
+    """`trials` more candidates of the job's task, each committed as it is measured."""
+    earlier = database.records_of(workload)
+    context = _tune_context(job, target, tools.cores, measured_modules(r for _, r in earlier))
+    ms.tune_tasks(
+        tasks=[context],
+        task_weights=[1.0],
+        work_dir=job.log_dir,
+        max_trials_global=trials,
+        num_trials_per_iter=min(job.search.trials_per_round, trials),
+        builder=tools.builder,
+        runner=tools.runner,
+        database=database,
+        cost_model=_warm_cost_model(job, tools, context, earlier),
+        task_scheduler="round-robin",
+    )
+
+
+def _result(job: TuneJob, before: SliceProgress, after: SliceProgress,
+            default_sec: float | None, worker: str, tools: WorkerTools,
+            started: float) -> TuneResult:
     return TuneResult(
         job_id=job.job_id, task_name=job.task.name, task_shash=job.task.shash,
         weight=job.task.weight, share=job.share,

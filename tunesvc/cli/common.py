@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from tunesvc.api import DEFAULT_TRIALS_PER_TASK
+from tunesvc.tuning.request import DEFAULT_TRIALS_PER_TASK
 from tunesvc.config import DB_ENV, home_dir
 from tunesvc.errors import UserError, first_line
 from tunesvc.models.base import Shape

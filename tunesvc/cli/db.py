@@ -35,15 +35,14 @@ def db_records(db_url: str | None, model: str | None, as_json: bool) -> None:
     """Per workload, target and share: the model tasks it serves, best latency, number of
     records, when tuned."""
     from schedules_db import Store, inventory
-    from schedules_db.model_registry import names_by_workload
+    from schedules_db.model_registry import model_tasks, names_by_workload
     from tunesvc.report.text import records_table, to_json
 
-    store = Store(resolve_db_url(db_url))
-    names = names_by_workload(store)
-    rows = inventory.summaries(store)
-    if model is not None:
-        wanted = model_name(model)
-        rows = [r for r in rows if any(t.model == wanted for t in names.get(r.workload_shash, []))]
+    with Store(resolve_db_url(db_url)) as store:
+        names = names_by_workload(store)
+        mine = None if model is None else {t.workload_shash for t in
+                                           model_tasks(store, model_name(model))}
+        rows = inventory.summaries(store, shashes=mine)
     if as_json:
         click.echo(to_json([{**asdict(r), "tasks": names.get(r.workload_shash, [])}
                             for r in rows]))
@@ -71,24 +70,24 @@ def db_delete(db_url: str | None, model: str, share: int | None, yes: bool) -> N
     from schedules_db.model_registry import model_tasks, names_by_workload
     from schedules_db.pruning import count_records_of, delete_records_of
 
-    store = Store(resolve_db_url(db_url))
-    name = model_name(model)
-    shashes = sorted({t.workload_shash for t in model_tasks(store, name)})
-    if not shashes:
-        raise click.ClickException(f"no model named {name} in {store.url} (see `tunesvc db "
-                                   f"records`)")
-    count = count_records_of(store, shashes, share)
-    where = f" at {share}%" if share is not None else ""
-    if count == 0:
-        click.echo(f"{name} has no records{where}; nothing to delete.")
-        return
-    shared = sum(1 for s, tasks in names_by_workload(store).items()
-                 if s in shashes and any(t.model != name for t in tasks))
-    also = f" ({shared} of them also used by other models)" if shared else ""
-    if not yes:
-        click.confirm(f"Delete {count} records{where} of {len(shashes)} workloads of {name}"
-                      f"{also}?", abort=True)
-    click.echo(f"Deleted {delete_records_of(store, shashes, share)} records{where}.")
+    with Store(resolve_db_url(db_url)) as store:
+        name = model_name(model)
+        shashes = sorted({t.workload_shash for t in model_tasks(store, name)})
+        if not shashes:
+            raise click.ClickException(f"no model named {name} in {store.url} (see `tunesvc "
+                                       f"db records`)")
+        count = count_records_of(store, shashes, share)
+        where = f" at {share}%" if share is not None else ""
+        if count == 0:
+            click.echo(f"{name} has no records{where}; nothing to delete.")
+            return
+        shared = sum(1 for s, tasks in names_by_workload(store).items()
+                     if s in shashes and any(t.model != name for t in tasks))
+        also = f" ({shared} of them also used by other models)" if shared else ""
+        if not yes:
+            click.confirm(f"Delete {count} records{where} of {len(shashes)} workloads of "
+                          f"{name}{also}?", abort=True)
+        click.echo(f"Deleted {delete_records_of(store, shashes, share)} records{where}.")
 
 
 @db.command("upgrade")
@@ -114,8 +113,8 @@ def db_stats(db_url: str | None, as_json: bool) -> None:
     from schedules_db import Store, inventory
     from tunesvc.report.text import stats_text, to_json
 
-    store = Store(resolve_db_url(db_url))
-    stats = inventory.stats(store)
+    with Store(resolve_db_url(db_url)) as store:
+        stats = inventory.stats(store)
     click.echo(to_json({"database": store.url, **asdict(stats)}) if as_json
                else stats_text(store.url, stats))
 
@@ -138,20 +137,16 @@ def db_export(folder: Path, share: int, target: str, model: str | None, top: int
     from schedules_db import Store, inventory
     from schedules_db.interchange import export_slice
     from schedules_db.model_registry import model_tasks
-    from schedules_db.ms_adapter import slice_key_for
     from tunesvc.targets import TargetSpec
     from workers.shares import Share
 
     spec = TargetSpec(target)
-    key = slice_key_for(spec.for_share(Share(spec.share_kind, share)), spec.share_kind, share)
-    store = Store(resolve_db_url(db_url))
-    in_slice = [r.workload_shash for r in inventory.summaries(store)
-                if (r.target_key, r.share_kind, r.share_percent) == (key.target_key,
-                                                                      key.share_kind, share)]
-    if model is not None:
-        wanted = {t.workload_shash for t in model_tasks(store, model_name(model))}
-        in_slice = [s for s in in_slice if s in wanted]
-    written = export_slice(store, key, in_slice, folder, top)
+    key = spec.at(Share(spec.share_kind, share)).key
+    with Store(resolve_db_url(db_url)) as store:
+        mine = None if model is None else {t.workload_shash for t in
+                                           model_tasks(store, model_name(model))}
+        in_slice = [r.workload_shash for r in inventory.summaries(store, shashes=mine, key=key)]
+        written = export_slice(store, key, in_slice, folder, top)
     click.echo(f"Wrote {written} records of {len(in_slice)} workloads ({key.share_kind}:"
                f"{share}%) to {folder}.")
 
@@ -173,6 +168,6 @@ def db_import(folder: Path, share: int, share_kind: str, db_url: str | None) -> 
         if not (folder / name).is_file():
             raise click.ClickException(f"{folder} has no {name}: not a MetaSchedule JSON "
                                        f"database")
-    store = Store(resolve_db_url(db_url))
-    added = import_folder(store, folder, share_kind, share)
+    with Store(resolve_db_url(db_url)) as store:
+        added = import_folder(store, folder, share_kind, share)
     click.echo(f"Imported {added} records from {folder} as {share_kind}:{share}%.")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -16,9 +18,14 @@ from tunesvc.cli.common import (
     inputs_option,
     tune_options,
 )
-from tunesvc.api import per_task_budget
-from tunesvc.config import resolve_db_url
 from workers.jobs import TuneResult
+
+if TYPE_CHECKING:  # TVM and Ray load when a tuning starts, not for --help
+    from tunesvc.evaluation.at_shares import MeasuredShare
+    from tunesvc.report.progress import TuneProgress
+    from tunesvc.tuning.execute import TuneOutcome
+    from tunesvc.tuning.planning import TunePlan
+    from tunesvc.tuning.request import TuneRequest
 
 
 @click.command()
@@ -46,41 +53,67 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
 
     MODEL is an ONNX file, a built-in zoo model (zoo:mlp, zoo:convnet, zoo:resnet18,
     zoo:mobilenet_v2) or a PyTorch module, torch:package.module:factory (the torch extra;
-    factory() returns the module, or the module and a tuple of example inputs). On CPU
-    each 3x3 stride-1 convolution is also tuned as two Winograd variants, and the model
-    runs whichever measured fastest.
-    One job per (operator task, share) runs on share-pinned Ray workers; each measured
-    candidate is committed to the database as it is measured. On a terminal a bar per
-    share shows trials measured, ETA and the model latency estimated from the best kernels
-    so far; elsewhere one line per finished job is printed. The table at the end estimates end-to-end latency per share (sum of
-    operator latencies x uses) with tuned kernels and with TVM's default schedules, and
-    gives trials per minute; with --compare (the default) a second table gives the model's
-    measured latency per share beside onnxruntime's on the same cores.
+    factory() returns the module, or the module and a tuple of example inputs). On CPU each
+    3x3 stride-1 convolution is also tuned as two Winograd variants, and the model runs
+    whichever measured fastest. One job per (operator task, share) runs on share-pinned Ray
+    workers; each candidate is committed to the database as it is measured. On a terminal a
+    bar per share shows trials measured, ETA and the model latency estimated from the best
+    kernels so far; elsewhere one line per finished job. The table at the end estimates
+    end-to-end latency per share (operator latencies x uses) with tuned kernels and with
+    TVM's default schedules, and gives trials per minute; with --compare (the default) a
+    second table gives the model's measured latency per share beside onnxruntime's.
     """
     from tunesvc.tuning import execute as tuning
-    from tunesvc.report.progress import TuneProgress
-    from tunesvc.report.text import measured_table, plan_lines, progress_line, share_table, to_json
-    from tunesvc.targets import TargetSpec
-    from workers.logs import output_to_file
-    from workers.shares import parse_shares
+    from tunesvc.tuning.request import TuneRequest
 
     set_verbose(verbose)
-    spec = TargetSpec(target)
-    request = tuning.TuneRequest(
-        model=model, target=spec, shares=tuple(parse_shares(shares, spec.share_kind)),
-        trials_per_task=per_task_budget(total_trials, trials_per_task), db_url=resolve_db_url(db_url),
-        input_shapes=input_shapes_of(input_shapes), ray_address=address, log_dir=log_dir,
-        fresh=fresh, total_trials=total_trials, inputs_file=inputs_file,
-        input_values=input_values_of(input_values), transfer=transfer)
-    stream = sys.stderr if as_json else sys.stdout
+    request = TuneRequest.of(
+        model, target, shares, total_trials=total_trials, trials_per_task=trials_per_task,
+        db=db_url, input_shapes=input_shapes_of(input_shapes),
+        input_values=input_values_of(input_values), transfer=transfer, ray_address=address,
+        log_dir=log_dir, fresh=fresh, inputs_file=inputs_file)
+    plan = _prepared(request)
+    view = _progress_view(plan, sys.stderr if as_json else sys.stdout, quiet, verbose)
+    with tuning.interruptible():
+        with view:
+            outcome = tuning.execute(plan, _on_result(plan, view), say=view.say)
+        measured = []
+        if compare:
+            view.say("Measuring the model at each share (tuned, TVM default, onnxruntime)...")
+            measured = tuning.measure(plan)
+    _print_outcome(outcome, measured, plan, as_json)
+    _fail_on_failed_jobs(outcome, plan)
+
+
+def _prepared(request: TuneRequest) -> TunePlan:
+    """The request checked and planned (TVM's and Ray's own output to the log file)."""
+    from tunesvc.tuning import execute as tuning
+    from workers.logs import output_to_file
+
     with tuning.interruptible(), output_to_file(log_file()):
-        plan = tuning.prepare(request)
+        return tuning.prepare(request)
+
+
+def _progress_view(plan: TunePlan, stream: TextIO, quiet: bool, verbose: bool) -> TuneProgress:
+    """The bars (or lines) `tune` shows, opened with what the plan will do."""
+    from tunesvc.report.progress import TuneProgress
+    from tunesvc.report.text import plan_lines
+
     view = TuneProgress(plan.planned_trials, {t.name: t.weight for t in plan.tasks}, stream,
                         quiet=quiet, every_job=verbose)
     for line in plan_lines(plan):
         view.say(line)
+    if not plan.has_work:
+        view.say("Nothing to tune (use --fresh to start over, or a larger budget).")
+    return view
+
+
+def _on_result(plan: TunePlan, view: TuneProgress) -> Callable[[TuneResult], None]:
+    """What each finished job updates: its share's trial count and the progress view."""
+    from tunesvc.report.text import progress_line
+
     done = 0
-    trials = {share: 0 for share in request.shares}
+    trials = {share: 0 for share in plan.request.shares}
 
     def on_result(result: TuneResult) -> None:
         nonlocal done
@@ -90,24 +123,25 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
                                                   trials[result.share],
                                                   plan.trials_left.get(result.share)))
 
-    if not plan.has_work:
-        view.say("Nothing to tune (use --fresh to start over, or a larger budget).")
-    with tuning.interruptible():
-        with view:
-            outcome = tuning.execute(plan, on_result, say=view.say)
-        measured = []
-        if compare:
-            view.say("Measuring the model at each share (tuned, TVM default, onnxruntime)...")
-            measured = tuning.measure(plan)
+    return on_result
+
+
+def _print_outcome(outcome: TuneOutcome, measured: list[MeasuredShare], plan: TunePlan,
+                   as_json: bool) -> None:
+    from tunesvc.report.text import measured_table, share_table, to_json
+
     if as_json:
         click.echo(to_json({"summaries": outcome.summaries, "measured": measured,
                             "reused": plan.reused, "results": outcome.results}))
-    else:
+        return
+    click.echo("")
+    click.echo(share_table(outcome.summaries))
+    if measured:
         click.echo("")
-        click.echo(share_table(outcome.summaries))
-        if measured:
-            click.echo("")
-            click.echo(measured_table(measured))
+        click.echo(measured_table(measured))
+
+
+def _fail_on_failed_jobs(outcome: TuneOutcome, plan: TunePlan) -> None:
     failed = [r for r in outcome.results if not r.ok]
     if failed:
         causes = Counter(r.error for r in failed).most_common(2)

@@ -10,6 +10,7 @@ resource is taken to be of one CPU; its workers still refuse to measure for anot
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tunesvc.errors import UserError
 from workers.cpu_isa import ISA_RESOURCE_PREFIX, host_cpu_attrs, isa_of, isa_resource
@@ -18,10 +19,9 @@ NODE_UNITS = 1000  # what a node declares: enough for any number of workers on i
 PER_WORKER = 0.001  # what each worker asks for
 
 
-def isa_placement(target_json_text: str, cluster_resources: dict[str, float]) -> dict[str, float]:
-    """Custom resources a worker for this target asks Ray for ({} where any node will do);
-    UserError if the cluster declares CPUs and none is the target's."""
-    attrs = json.loads(target_json_text)
+def isa_placement(attrs: dict[str, Any], cluster_resources: dict[str, float]) -> dict[str, float]:
+    """Custom resources a worker for a target of `attrs` asks Ray for ({} where any node
+    will do); UserError if the cluster declares CPUs and none is the target's."""
     needed = isa_resource(attrs)
     declared = sorted(r for r in cluster_resources if r.startswith(ISA_RESOURCE_PREFIX))
     if needed is None or not declared:

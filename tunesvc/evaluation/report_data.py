@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from schedules_db import Store
 from schedules_db.inventory import record_timeline, summaries
-from schedules_db.ms_adapter import slice_key_for
 from tunesvc.tuning.estimate import Part, estimated_latency
 from tunesvc.pipeline.importer import TaskSet, extract_task_set, to_relax
 from tunesvc.models.base import Shape
@@ -61,28 +60,27 @@ def gather(model: str, target: str, percents: list[int] | None, db_url: str,
     task_set = extract_task_set(to_relax(load_model(model, input_shapes, input_values)),
                                 spec.for_share(Share(spec.share_kind, 100)))
     tasks = task_set.tasks
-    store = Store(db_url)
-    try:
-        shares = [Share(spec.share_kind, p) for p in (percents or _tuned_percents(store, tasks))]
+    with Store(db_url) as store:
+        shares = [Share(spec.share_kind, p)
+                  for p in (percents or _tuned_percents(store, spec, tasks))]
         curves = {s.label: _curve(store, spec, s, tasks) for s in shares}
-    finally:
-        store.close()
     operators = [row for s in shares for row in _operators(spec, s, task_set, db_url)]
     args = shape_args(input_shapes, input_values)
     latency = measure_shares(model, target, shares, db_url, args) if measure else []
     return ModelReport(model, target, [s.label for s in shares], latency, curves, operators)
 
 
-def _tuned_percents(store: Store, tasks: list[TaskSpec]) -> list[int]:
-    mine = {t.shash for t in tasks}
-    return sorted({r.share_percent for r in summaries(store) if r.workload_shash in mine})
+def _tuned_percents(store: Store, spec: TargetSpec, tasks: list[TaskSpec]) -> list[int]:
+    """The shares this model's tasks were tuned at for this target."""
+    target_key = spec.at(Share(spec.share_kind, 100)).key.target_key
+    return sorted({r.share_percent for r in summaries(store, shashes=[t.shash for t in tasks],
+                                                      target_key=target_key)})
 
 
 def _curve(store: Store, spec: TargetSpec, share: Share,
            tasks: list[TaskSpec]) -> list[CurvePoint]:
     """Estimated model latency after each record, once every task has a measured kernel."""
-    key = slice_key_for(spec.for_share(share), share.kind, share.percent)
-    timeline = record_timeline(store, key, {t.shash: t.weight for t in tasks})
+    timeline = record_timeline(store, spec.at(share).key, {t.shash: t.weight for t in tasks})
     best: dict[str, float] = {}
     points: list[CurvePoint] = []
     for count, (when, shash, sec) in enumerate(timeline, start=1):
@@ -98,7 +96,7 @@ def _curve(store: Store, spec: TargetSpec, share: Share,
 
 def _operators(spec: TargetSpec, share: Share, task_set: TaskSet,
                db_url: str) -> list[OperatorRow]:
-    every = choose_records(task_set.tasks, spec.for_share(share), share, db_url)
+    every = choose_records(task_set.tasks, spec.at(share), db_url)
     _, sources = with_algorithms(every, task_set.sites)
     return [OperatorRow(s.task_name, s.weight, share.label, s.lookup.choice.rule,
                         s.lookup.choice.chosen_percent,

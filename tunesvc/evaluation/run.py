@@ -3,7 +3,6 @@ and compare with TVM's default schedules and with onnxruntime at the same share.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,9 +61,8 @@ def run_model(model: str | LoadedModel, target: str, share: int | None, db_url: 
     else:
         latency = tuned.benchmark(*inputs, runs=runs)
         comparison = skipped(latency, "skipped (--no-reference)")
-    target_attrs = json.loads(str(tuned.target))
     return RunReport(
-        model=tuned.model.source, target=json.dumps(target_attrs, sort_keys=True), isa=isa_of(target_attrs),
+        model=tuned.model.source, target=tuned.at.json, isa=isa_of(tuned.at.attrs),
         share=tuned.share.label, share_detail=tuned.share.backend.describe(tuned.share),
         median_sec=latency.median_sec, p90_sec=latency.p90_sec,
         runs=latency.runs, latency=latency, comparison=comparison,

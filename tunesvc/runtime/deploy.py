@@ -23,7 +23,7 @@ def manifest_of(tuned: TunedModel) -> Manifest:
     model = tuned.model
     return Manifest(
         format=MANIFEST_FORMAT, model=model.source, fingerprint=model.fingerprint,
-        target=json.loads(str(tuned.target)),
+        target=tuned.at.attrs,
         device_type=int(tuned.target.get_target_device_type()), share=tuned.share.label,
         share_percent=tuned.share.percent, tvm_version=tvm.__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

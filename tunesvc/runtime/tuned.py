@@ -21,8 +21,7 @@ from tvm.target import Target
 
 from schedules_db import Lookup, ShareChoice, Store, best_record
 from schedules_db.inventory import workloads_by_other_target
-from schedules_db.ms_adapter import slice_key_for, to_tuning_record
-from schedules_db.targetkey import target_json
+from schedules_db.ms_adapter import to_tuning_record
 from tunesvc.pipeline.compiler import PIPELINE_VERSION, compile_with_database
 from tunesvc.config import compiled_dir, resolve_db_url
 from tunesvc.pipeline.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
@@ -30,7 +29,7 @@ from tunesvc.pipeline.importer import extract_task_set, to_relax
 from tunesvc.models.base import LoadedModel, Shape
 from tunesvc.models.sources import load_model
 from tunesvc.errors import ModelStepError, UserError, model_step
-from tunesvc.targets import TargetSpec
+from tunesvc.targets import ShareTarget, TargetSpec
 from tunesvc.runtime.files import write_whole
 from tunesvc.runtime.vm import VmModel
 from workers.cpu_isa import host_mismatch, isa_of
@@ -57,16 +56,23 @@ class OperatorSource:
 class TunedModel(VmModel):
     """A compiled model: call it with NumPy arrays (one per input, in input order)."""
 
-    def __init__(self, model: LoadedModel, share: Share, target: Target,
-                 library_path: Path, sources: list[OperatorSource], cache_hit: bool,
-                 compiled: CompileInput) -> None:
-        super().__init__(library_path, target.get_target_device_type(), len(model.input_shapes))
-        self.model = model
+    def __init__(self, compiled: CompileInput, library_path: Path,
+                 sources: list[OperatorSource], cache_hit: bool) -> None:
+        super().__init__(library_path, compiled.at.target.get_target_device_type(),
+                         len(compiled.model.input_shapes))
+        self.model = compiled.model
         self.compiled = compiled
-        self.share = share
-        self.target = target
+        self.at = compiled.at
         self.sources = sources
         self.cache_hit = cache_hit
+
+    @property
+    def share(self) -> Share:
+        return self.at.share
+
+    @property
+    def target(self) -> Target:
+        return self.at.target
 
     def untuned(self) -> TunedModel:
         """The same model at the same share with TVM's default schedules only."""
@@ -75,17 +81,17 @@ class TunedModel(VmModel):
         none = [OperatorSource(t.name, t.weight, Lookup(t.shash, default, None))
                 for t in untuned.tasks if not t.competes_with]
         path, cache_hit = _compiled_library(untuned, none)
-        return TunedModel(self.model, self.share, self.target, path, none, cache_hit,
-                          self.compiled)
+        return TunedModel(self.compiled, path, none, cache_hit)
 
 
 @dataclass(frozen=True)
 class CompileInput:
-    """What a library is compiled from: the imported model, its target and its tasks."""
+    """What a library is compiled from: the imported model, its target at its share and
+    its tasks."""
 
     model: LoadedModel
     mod: tvm.IRModule
-    target: Target
+    at: ShareTarget
     tasks: list[TaskSpec]
     sites: list[ConvSite]
     plan: ConvPlan = ConvPlan()  # the algorithm of each convolution
@@ -108,40 +114,37 @@ def load(model: str | LoadedModel, target: str = "cpu", share: int | None = None
     spec = TargetSpec(target)
     spec.validate()
     spec.require_device()
-    resolved = resolve_share(spec, share)
-    tvm_target = spec.for_share(resolved)
-    check_runs_here(tvm_target)
-    _hold_or_warn(resolved, hold)
+    at = spec.at(resolve_share(spec, share))
+    check_runs_here(at)
+    _hold_or_warn(at.share, hold)
     loaded = (model if isinstance(model, LoadedModel)
               else load_model(model, input_shapes, input_values))
     mod = to_relax(loaded)
-    task_set = extract_task_set(mod, tvm_target)
-    every = choose_records(task_set.tasks, tvm_target, resolved, resolve_db_url(db))
+    task_set = extract_task_set(mod, at.target)
+    every = choose_records(task_set.tasks, at, resolve_db_url(db))
     plan, sources = with_algorithms(every, task_set.sites)
-    compiled = CompileInput(loaded, mod, tvm_target, task_set.tasks, task_set.sites, plan)
-    return _tuned_model(compiled, sources, resolved)
+    compiled = CompileInput(loaded, mod, at, task_set.tasks, task_set.sites, plan)
+    return _tuned_model(compiled, sources)
 
 
-def _tuned_model(compiled: CompileInput, sources: list[OperatorSource],
-                 share: Share) -> TunedModel:
+def _tuned_model(compiled: CompileInput, sources: list[OperatorSource]) -> TunedModel:
     """The compiled library loaded; a cached one that cannot be loaded (a damaged file) is
     compiled again, once."""
     path, cache_hit = _compiled_library(compiled, sources)
     try:
-        return TunedModel(compiled.model, share, compiled.target, path, sources, cache_hit,
-                          compiled)
+        return TunedModel(compiled, path, sources, cache_hit)
     except ModelStepError:
         if not cache_hit:
             raise
     log.warning("cached library %s cannot be loaded; compiling it again", path)
     path.unlink(missing_ok=True)
     path, cache_hit = _compiled_library(compiled, sources)
-    return TunedModel(compiled.model, share, compiled.target, path, sources, cache_hit, compiled)
+    return TunedModel(compiled, path, sources, cache_hit)
 
 
-def check_runs_here(target: Target) -> None:
-    """UserError if code for `target` cannot run on this host as it was tuned."""
-    problem = host_mismatch(json.loads(str(target)))
+def check_runs_here(at: ShareTarget) -> None:
+    """UserError if code for `at`'s target cannot run on this host as it was tuned."""
+    problem = host_mismatch(at.attrs)
     if problem is not None:
         raise UserError(f"cannot run here: {problem}")
 
@@ -164,20 +167,12 @@ def _hold_or_warn(share: Share, hold: bool) -> None:
                     share.backend.current().label, share.label)
 
 
-def choose_records(tasks: list[TaskSpec], target: Target, share: Share,
+def choose_records(tasks: list[TaskSpec], at: ShareTarget,
                    db_url: str) -> list[OperatorSource]:
     """Per task, the record the lookup rule selects (in `schedules_db.lookup`)."""
-    key = slice_key_for(target, share.kind, share.percent)
-    store = Store(db_url)
-    try:
-        return [
-            OperatorSource(task.name, task.weight,
-                           best_record(store, key.target_key, key.target_kind, share.kind,
-                                       share.percent, task.shash))
-            for task in tasks
-        ]
-    finally:
-        store.close()
+    with Store(db_url) as store:
+        return [OperatorSource(task.name, task.weight, best_record(store, at.key, task.shash))
+                for task in tasks]
 
 
 def with_algorithms(sources: list[OperatorSource],
@@ -200,12 +195,12 @@ def _variant_tasks(sites: list[ConvSite]) -> set[str]:
 
 
 def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> tuple[Path, bool]:
-    name = _cache_key(compiled.model, compiled.target, sources, compiled.plan)
+    name = _cache_key(compiled.model, compiled.at, sources, compiled.plan)
     path = compiled_dir() / f"{name}.so"
     if path.exists():
         return path, True
     try:
-        executable = compile_with_database(compiled.mod, compiled.target,
+        executable = compile_with_database(compiled.mod, compiled.at.target,
                                            _selected_database(compiled.tasks, sources),
                                            compiled.plan)
     except Exception as exc:  # TVM's passes raise many types; the log keeps the traceback
@@ -219,11 +214,11 @@ def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> 
     return path, False
 
 
-def _cache_key(model: LoadedModel, target: Target, sources: list[OperatorSource],
+def _cache_key(model: LoadedModel, at: ShareTarget, sources: list[OperatorSource],
                plan: ConvPlan) -> str:
     records = sorted(s.lookup.record.id for s in sources if s.lookup.record is not None)
     text = "|".join([tvm.__version__, PIPELINE_VERSION, model.fingerprint,
-                     target_json(target), repr(records), repr(plan.algorithms)])
+                     at.json, repr(records), repr(plan.algorithms)])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -254,14 +249,11 @@ class OtherTargetRecords:
 def records_for_other_targets(tuned: TunedModel, db_url: str) -> list[OtherTargetRecords]:
     """For operators left untuned: which other targets of the same kind hold records."""
     untuned = [s.lookup.workload_shash for s in tuned.sources if s.lookup.record is None]
-    key = slice_key_for(tuned.target, tuned.share.kind, tuned.share.percent)
-    store = Store(db_url)
-    try:
-        found = workloads_by_other_target(store, untuned, key.target_kind, tuned.share.kind,
+    key = tuned.at.key
+    with Store(db_url) as store:
+        found = workloads_by_other_target(store, untuned, key.target_kind, key.share_kind,
                                           key.target_key)
-    finally:
-        store.close()
-    here = isa_of(json.loads(str(tuned.target)))
+    here = isa_of(tuned.at.attrs)
     return [
         OtherTargetRecords(other, isa_of(json.loads(other)), count,
                            f"tuned for {isa_of(json.loads(other))}; this run is for {here}")

@@ -20,6 +20,7 @@ from tunesvc.cluster import connect
 from tunesvc.tuning.estimate import Part, estimated_latency
 from tunesvc.errors import UserError
 from tunesvc.tuning.job_sources import JobSource
+from tunesvc.targets import ShareTarget
 from workers.actor import start_worker
 from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
 from workers.shares import Share, ShareBackend
@@ -47,19 +48,20 @@ def connect_ray(address: str | None, machine_cores: int) -> str:
     return f"Ray cluster at {cluster[0]}"
 
 
-def plan_jobs(tasks: list[TaskSpec], shares: list[Share], target_json_by_share: dict[Share, str],
-              search: SearchConfig, log_root: Path) -> list[TuneJob]:
+def plan_jobs(tasks: list[TaskSpec], targets: list[ShareTarget], search: SearchConfig,
+              log_root: Path) -> list[TuneJob]:
     """One job per (task, share); shares first, so each share's pool drains in turn."""
     return [
         TuneJob(
-            job_id=f"{share.kind}{share.percent}-{index:03d}",
+            job_id=f"{at.share.kind}{at.share.percent}-{index:03d}",
             task=task,
-            share=share,
-            target_json=target_json_by_share[share],
+            share=at.share,
+            target_json=at.json,
+            slice_key=at.key,
             search=search,
-            log_dir=str(log_root / f"{share.kind}{share.percent}" / f"{index:03d}-{task.name}"),
+            log_dir=str(log_root / f"{at.share.kind}{at.share.percent}" / f"{index:03d}-{task.name}"),
         )
-        for share in shares
+        for at in targets
         for index, task in enumerate(tasks)
     ]
 

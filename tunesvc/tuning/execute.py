@@ -16,14 +16,14 @@ from schedules_db import Store
 from tunesvc.tuning.dispatch import Dispatcher, ShareSummary, connect_ray, summarize
 from tunesvc.errors import UserError
 from tunesvc.cluster.placement import isa_placement
-from tunesvc.tuning.planning import TunePlan, TuneRequest, prepare, slices_of
+from tunesvc.tuning.planning import TunePlan, prepare, slices_of
 from tunesvc.tuning.registration import register_tasks
 from tunesvc.evaluation.at_shares import MeasuredShare, measure_shares, shape_args
 from workers.jobs import TuneResult
 from workers.logs import output_to_file
 from workers.shares import Share, machine_cores
 
-__all__ = ["TuneOutcome", "TunePlan", "TuneRequest", "execute", "interruptible", "measure",
+__all__ = ["TuneOutcome", "TunePlan", "execute", "interruptible", "measure",
            "prepare"]
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
     if say:
         say(f"Workers on {ray_description}")
     log.info("tuning %s on %s", plan.model_name, ray_description)
-    any_target = next(iter(plan.target_jsons.values()))
+    any_target = next(iter(plan.share_targets.values()))
     dispatcher = Dispatcher(plan.request.db_url,
-                            isa_placement(any_target, ray.cluster_resources()))
+                            isa_placement(any_target.attrs, ray.cluster_resources()))
     results = dispatcher.run(plan.sources, on_result, when_ready=lambda: _forget(plan, say))
     return TuneOutcome(plan, plan.already_tuned + results, summarize(plan.already_tuned + results),
                        ray_description)
@@ -82,12 +82,9 @@ def _forget(plan: TunePlan, say: Callable[[str], None] | None) -> None:
     """--fresh, once workers stand ready: delete the model's records at the planned shares."""
     if not plan.request.fresh:
         return
-    store = Store(plan.request.db_url)
-    try:
+    with Store(plan.request.db_url) as store:
         deleted = sum(store.delete_records(key, shash)
-                      for key, shash in slices_of(plan.tasks, plan.target_jsons))
-    finally:
-        store.close()
+                      for key, shash in slices_of(plan.tasks, plan.share_targets))
     if say:
         say(f"--fresh: deleted {deleted} earlier records of this model")
 

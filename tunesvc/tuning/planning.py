@@ -8,50 +8,29 @@ bad command leaves no partial rows behind.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from tvm.target import Target
-
 from schedules_db import SliceKey, SliceProgress, Store, StoreError, slice_progress
 from schedules_db.model_registry import tuned_for_other_models
-from schedules_db.ms_adapter import slice_key_for
-from schedules_db.targetkey import target_json
 from tunesvc.tuning.budget import BudgetAllocator, TaskProgress
 from tunesvc.config import runs_dir
 from tunesvc.tuning.dispatch import plan_jobs
 from tunesvc.errors import UserError
 from tunesvc.pipeline.importer import extract_tasks, to_relax
 from tunesvc.models.inputs import read_inputs
+from tunesvc.tuning.request import TuneRequest
 from tunesvc.tuning.job_sources import BudgetedJobs, JobSource, MakeJob, QueuedJobs
-from tunesvc.models.base import LoadedModel, Shape
+from tunesvc.models.base import LoadedModel
 from tunesvc.models.sources import load_model
-from tunesvc.targets import TargetSpec
+from tunesvc.targets import ShareTarget
 from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
 from workers.shares import Share, ShareError
 
 BUDGET_CHUNK = 16  # trials per job under a model-level budget: two search rounds of 8
 FIRST_CHUNK = 8  # a task's first job: one search round, enough to know its latency
-
-
-@dataclass(frozen=True)
-class TuneRequest:
-    model: str | LoadedModel  # a name `load_model` takes, or a model already loaded
-    target: TargetSpec
-    shares: tuple[Share, ...]
-    trials_per_task: int  # with total_trials: a cap per task
-    db_url: str
-    input_shapes: dict[str, Shape]
-    ray_address: str | None = None
-    log_dir: Path | None = None
-    fresh: bool = False
-    total_trials: int | None = None  # a model-level budget per share (`--trials`)
-    inputs_file: Path | None = None  # arrays the model is measured on once tuned
-    input_values: dict[str, str] = field(default_factory=dict)  # --input-value
-    transfer: bool = False  # new slices start from the nearest tuned shares' best
 
 
 @dataclass(frozen=True)
@@ -74,7 +53,7 @@ class TunePlan:
     records_to_forget: int = 0  # --fresh: deleted once workers are ready
     jobs_planned: int | None = None  # None: a budget decides as results come in
     trials_left: dict[Share, int] = field(default_factory=dict)
-    target_jsons: dict[Share, str] = field(default_factory=dict)  # each share's TVM target
+    share_targets: dict[Share, ShareTarget] = field(default_factory=dict)  # built once
     model_name: str = ""  # as registered in the database (with `fingerprint`)
     fingerprint: str = ""
     reused: list[Reuse] = field(default_factory=list)
@@ -105,42 +84,38 @@ def prepare(request: TuneRequest) -> TunePlan:
              else load_model(request.model, request.input_shapes, request.input_values))
     if request.inputs_file is not None:
         read_inputs(request.inputs_file, model)  # a bad file fails now, not after tuning
-    tasks = extract_tasks(to_relax(model), next(iter(targets.values())))
+    tasks = extract_tasks(to_relax(model), next(iter(targets.values())).target)
     check_database(request.db_url)  # last: a bad model must not even create the file
     log_root = request.log_dir or runs_dir() / datetime.now().strftime("%Y%m%d-%H%M%S")
-    target_jsons = {share: target_json(t) for share, t in targets.items()}
-    store = Store(request.db_url)
-    try:
+    with Store(request.db_url) as store:
         # --fresh plans as if nothing were stored; the records go only once workers stand
         # ready (`execute`), so a run that cannot start loses nothing.
-        doomed = _count_all(store, tasks, target_jsons) if request.fresh else 0
+        doomed = _count_all(store, tasks, targets) if request.fresh else 0
         if request.total_trials is None:
-            plan = _fixed_plan(request, tasks, target_jsons, store, log_root, doomed)
+            plan = _fixed_plan(request, tasks, targets, store, log_root, doomed)
         else:
-            plan = _budget_plan(request, tasks, target_jsons, store, log_root, doomed)
-        reused = [] if request.fresh else _reuse(store, tasks, target_jsons, model.name)
-        return replace(plan, target_jsons=target_jsons, model_name=model.name,
+            plan = _budget_plan(request, tasks, targets, store, log_root, doomed)
+        reused = [] if request.fresh else _reuse(store, tasks, targets, model.name)
+        return replace(plan, share_targets=targets, model_name=model.name,
                        fingerprint=model.fingerprint, reused=reused)
-    finally:
-        store.close()
 
 
-def _reuse(store: Store, tasks: list[TaskSpec], target_jsons: dict[Share, str],
+def _reuse(store: Store, tasks: list[TaskSpec], targets: dict[Share, ShareTarget],
            model_name: str) -> list[Reuse]:
     shashes = [task.shash for task in tasks]
     reuse = []
-    for share, text in target_jsons.items():
-        found = tuned_for_other_models(store, _slice_of(text, share), shashes, model_name)
+    for share, at in targets.items():
+        found = tuned_for_other_models(store, at.key, shashes, model_name)
         if found:
             models = tuple(sorted({m for names in found.values() for m in names}))
             reuse.append(Reuse(share, len(found), models))
     return reuse
 
 
-def _fixed_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict[Share, str],
+def _fixed_plan(request: TuneRequest, tasks: list[TaskSpec], targets: dict[Share, ShareTarget],
                 store: Store, log_root: Path, doomed: int) -> TunePlan:
     """One job per (task, share) with `--trials-per-task` each."""
-    jobs = plan_jobs(tasks, list(request.shares), target_jsons,
+    jobs = plan_jobs(tasks, [targets[share] for share in request.shares],
                      SearchConfig(trials=request.trials_per_task, transfer=request.transfer),
                      log_root)
     pending, done = _split_by_progress(store, jobs, request.fresh)
@@ -149,7 +124,7 @@ def _fixed_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict[
     return TunePlan(request, tasks, sources, done, log_root, doomed, jobs_planned=len(pending))
 
 
-def _budget_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict[Share, str],
+def _budget_plan(request: TuneRequest, tasks: list[TaskSpec], targets: dict[Share, ShareTarget],
                  store: Store, log_root: Path, doomed: int) -> TunePlan:
     """Per share, `--trials` for the whole model, handed out by a `BudgetAllocator` that
     starts from what the database already holds (so a rerun resumes the budget)."""
@@ -158,13 +133,13 @@ def _budget_plan(request: TuneRequest, tasks: list[TaskSpec], target_jsons: dict
     known: list[TuneResult] = []
     left: dict[Share, int] = {}
     for share in request.shares:
-        key = _slice_of(target_jsons[share], share)
-        stored = {t.shash: _stored(store, key, t.shash, request.fresh) for t in tasks}
+        stored = {t.shash: _stored(store, targets[share].key, t.shash, request.fresh)
+                  for t in tasks}
         allocator = BudgetAllocator({t.shash: _task_progress(t, stored[t.shash]) for t in tasks},
                                     request.total_trials, request.trials_per_task,
                                     BUDGET_CHUNK, first_chunk=FIRST_CHUNK)
         left[share] = max(0, request.total_trials - allocator.spent())
-        make_job = _job_maker(request, share, target_jsons[share], tasks, log_root)
+        make_job = _job_maker(request, targets[share], tasks, log_root)
         sources.append(BudgetedJobs(share, tasks, allocator, make_job))
         known += [_already_tuned(make_job(t, 0, 0), stored[t.shash]) for t in tasks
                   if stored[t.shash].records > 0]
@@ -178,39 +153,35 @@ def _task_progress(task: TaskSpec, done: SliceProgress) -> TaskProgress:
                         exhausted=done.exhausted)
 
 
-def _job_maker(request: TuneRequest, share: Share, target_text: str, tasks: list[TaskSpec],
+def _job_maker(request: TuneRequest, at: ShareTarget, tasks: list[TaskSpec],
                log_root: Path) -> MakeJob:
     index = {task.shash: i for i, task in enumerate(tasks)}
 
     def make_job(task: TaskSpec, cumulative_trials: int, number: int) -> TuneJob:
-        label = f"{share.kind}{share.percent}"
+        label = f"{at.share.kind}{at.share.percent}"
         folder = log_root / label / f"{index[task.shash]:03d}-{task.name}" / f"job{number:03d}"
         return TuneJob(job_id=f"{label}-{index[task.shash]:03d}-{number}", task=task,
-                       share=share, target_json=target_text,
+                       share=at.share, target_json=at.json, slice_key=at.key,
                        search=SearchConfig(trials=cumulative_trials, transfer=request.transfer),
                        log_dir=str(folder))
 
     return make_job
 
 
-def slices_of(tasks: list[TaskSpec], target_jsons: dict[Share, str]) -> Iterator[tuple[SliceKey, str]]:
+def slices_of(tasks: list[TaskSpec],
+              targets: dict[Share, ShareTarget]) -> Iterator[tuple[SliceKey, str]]:
     """(slice, workload) of every task at every planned share."""
-    for share, text in target_jsons.items():
-        key = _slice_of(text, share)
-        yield from ((key, task.shash) for task in tasks)
+    for at in targets.values():
+        yield from ((at.key, task.shash) for task in tasks)
 
 
-def _count_all(store: Store, tasks: list[TaskSpec], target_jsons: dict[Share, str]) -> int:
-    return sum(store.count_records(key, shash) for key, shash in slices_of(tasks, target_jsons))
+def _count_all(store: Store, tasks: list[TaskSpec], targets: dict[Share, ShareTarget]) -> int:
+    return sum(store.count_records(key, shash) for key, shash in slices_of(tasks, targets))
 
 
 def _stored(store: Store, key: SliceKey, shash: str, fresh: bool) -> SliceProgress:
     """What a slice holds, or nothing under --fresh (its records are about to go)."""
     return SliceProgress(0, 0, None, None) if fresh else slice_progress(store, key, shash)
-
-
-def _slice_of(target_text: str, share: Share) -> SliceKey:
-    return slice_key_for(Target(json.loads(target_text)), share.kind, share.percent)
 
 
 def _split_by_progress(store: Store, jobs: list[TuneJob],
@@ -231,9 +202,9 @@ def _already_tuned(job: TuneJob, progress: SliceProgress) -> TuneResult:
                                     progress.default_run_sec)
 
 
-def _targets_by_share(request: TuneRequest) -> dict[Share, object]:
+def _targets_by_share(request: TuneRequest) -> dict[Share, ShareTarget]:
     try:
-        return {share: request.target.for_share(share) for share in request.shares}
+        return {share: request.target.at(share) for share in request.shares}
     except ShareError as exc:
         raise UserError(str(exc)) from None
 
@@ -241,6 +212,7 @@ def _targets_by_share(request: TuneRequest) -> dict[Share, object]:
 def check_database(db_url: str) -> None:
     """Open the database once, so an unreachable URL fails before any work starts."""
     try:
-        Store(db_url).close()
+        with Store(db_url):
+            pass
     except StoreError as exc:
         raise UserError(str(exc)) from None

@@ -11,10 +11,7 @@ from workers.jobs import TaskSpec
 def register_tasks(db_url: str, model_name: str, fingerprint: str,
                    tasks: list[TaskSpec]) -> None:
     """Record model `model_name` (`fingerprint`) and its tasks' workloads and names."""
-    store = Store(db_url)
-    try:
+    with Store(db_url) as store:
         register_model(store, model_name, fingerprint,
                        [TaskToRegister(t.shash, workload_json(t.mod), t.name, t.weight)
                         for t in tasks])
-    finally:
-        store.close()
