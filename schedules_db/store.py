@@ -30,8 +30,6 @@ from schedules_db.schema import (
 
 T = TypeVar("T")
 
-# Re-exported: callers that import them from here keep working.
-__all__ = ["NewRecord", "SliceKey", "Store", "StoreError", "StoredRecord", "safe_url"]
 
 
 class Store:
@@ -57,10 +55,6 @@ class Store:
                 f"database {self.url} has schema revision {state.current or 'none'}, this "
                 f"tunesvc needs {state.head}: run `tunesvc db upgrade --db URL`"
             )
-
-    def upgrade(self) -> tuple[str | None, str]:
-        """Apply pending migrations; returns (from revision, to revision)."""
-        return migrate.upgrade(self._engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

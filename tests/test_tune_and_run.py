@@ -16,6 +16,8 @@ from schedules_db.inventory import summaries
 from tests.conftest import SHARES, TRIALS, TunedDatabase, tunesvc
 from tunesvc.models.inputs import sample_inputs
 from tunesvc.evaluation.reference import reference_outputs
+from tunesvc.evaluation.run import OperatorReport, RunReport
+from tunesvc.runtime.timing import RoundRatios
 from tunesvc.runtime.tuned import load, records_for_other_targets
 from tests.test_targets import other_isa_target
 from schedules_db.targetkey import target_json, target_key
@@ -116,6 +118,10 @@ def test_cli_run_json_and_db_commands(tuned_mlp: TunedDatabase, tunesvc_env: dic
     assert ratio["low"] <= ratio["median"] <= ratio["high"]
     assert comparison["speedup_vs_onnxruntime"] == pytest.approx(1 / ratio["median"])
     assert [op["rule"] for op in report["operators"]] == ["exact"] * MLP_TASKS
+    typed = RunReport.from_json(done.stdout)  # what `tune --compare` reads back, typed
+    assert typed.comparison.ratio_vs_reference == RoundRatios(**ratio)
+    assert typed.comparison.onnxruntime.samples_sec == tuple(comparison["onnxruntime"]["samples_sec"])
+    assert typed.operators[0] == OperatorReport(**report["operators"][0])
     records = json.loads(tunesvc("db", "records", "--json", "--db", tuned_mlp.url,
                                  env=tunesvc_env).stdout)
     assert len(records) == MLP_TASKS * len(SHARES)

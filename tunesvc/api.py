@@ -25,11 +25,11 @@ def tune(model: str | LoadedModel, shares: str = "100", trials: int | None = Non
     schedules in `db` (default: the tunesvc home's SQLite file). With `trials`, a
     model-level budget per share, `trials_per_task` capping each task; without it,
     `trials_per_task` (default 32) for every task. Returns the per-share summaries."""
-    from tunesvc.tuning import execute as tuning
+    from tunesvc.tuning.execute import execute
+    from tunesvc.tuning.planning import prepare
     from tunesvc.tuning.request import TuneRequest
 
     request = TuneRequest.of(model, target, shares, total_trials=trials,
                              trials_per_task=trials_per_task, db=db, input_shapes=input_shapes,
                              input_values=input_values, transfer=transfer)
-    plan = tuning.prepare(request)
-    return tuning.execute(plan, lambda _result: None).summaries
+    return execute(prepare(request), lambda _result: None).summaries

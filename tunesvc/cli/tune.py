@@ -87,11 +87,12 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
 
 def _prepared(request: TuneRequest) -> TunePlan:
     """The request checked and planned (TVM's and Ray's own output to the log file)."""
-    from tunesvc.tuning import execute as tuning
+    from tunesvc.tuning.execute import interruptible
+    from tunesvc.tuning.planning import prepare
     from workers.logs import output_to_file
 
-    with tuning.interruptible(), output_to_file(log_file()):
-        return tuning.prepare(request)
+    with interruptible(), output_to_file(log_file()):
+        return prepare(request)
 
 
 def _progress_view(plan: TunePlan, stream: TextIO, quiet: bool, verbose: bool) -> TuneProgress:

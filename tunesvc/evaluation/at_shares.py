@@ -7,11 +7,12 @@ model, TVM's default schedules and onnxruntime are timed on the same cores in on
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import dataclass
 
+from tunesvc.evaluation.run import RunReport
+from tunesvc.runtime.timing import LatencyStats
 from workers.shares import Share
 
 VERDICT_RUNS = 30
@@ -55,21 +56,21 @@ def _measure(model: str, target: str, share: Share, db_url: str,
     if done.returncode != 0 and not done.stdout.strip().startswith("{"):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return MeasuredShare(share, error=last)
-    return _from_report(share, json.loads(done.stdout))
+    return _from_report(share, RunReport.from_json(done.stdout))
 
 
-def _from_report(share: Share, report: dict) -> MeasuredShare:
-    comparison = report["comparison"]
+def _from_report(share: Share, report: RunReport) -> MeasuredShare:
+    comparison = report.comparison
     return MeasuredShare(
         share=share,
-        tuned_median_sec=report["median_sec"],
-        default_median_sec=_median(comparison["tvm_default"]),
-        onnxruntime_median_sec=_median(comparison["onnxruntime"]),
-        speedup_vs_onnxruntime=comparison["speedup_vs_onnxruntime"],
-        speedup_vs_default=comparison["speedup_vs_default"],
-        error=None if report["agreement_ok"] else "output does not match onnxruntime",
+        tuned_median_sec=report.median_sec,
+        default_median_sec=_median(comparison.tvm_default),
+        onnxruntime_median_sec=_median(comparison.onnxruntime),
+        speedup_vs_onnxruntime=comparison.speedup_vs_onnxruntime,
+        speedup_vs_default=comparison.speedup_vs_default,
+        error=None if report.agreement_ok else f"output does not match {report.reference_engine}",
     )
 
 
-def _median(stats: dict | None) -> float | None:
-    return None if stats is None else float(stats["median_sec"])
+def _median(stats: LatencyStats | None) -> float | None:
+    return None if stats is None else stats.median_sec

@@ -3,10 +3,12 @@ and compare with TVM's default schedules and with onnxruntime at the same share.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from tunesvc.evaluation.baselines import Comparison, compare_engines, skipped
+from tunesvc.evaluation.decode import decode
 from tunesvc.models.base import LoadedModel, Shape
 from tunesvc.models.inputs import model_inputs
 from tunesvc.evaluation.reference import compare, engine_name, reference_outputs
@@ -45,6 +47,11 @@ class RunReport:
     operators: list[OperatorReport]
     records_for_other_targets: list[OtherTargetRecords]
     reference_engine: str = "onnxruntime"  # what the outputs were checked against
+
+    @classmethod
+    def from_json(cls, text: str) -> RunReport:
+        """The report `tunesvc run --json` printed (in another process)."""
+        return decode(cls, json.loads(text))
 
 
 def run_model(model: str | LoadedModel, target: str, share: int | None, db_url: str,

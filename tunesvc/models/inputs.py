@@ -26,11 +26,12 @@ def model_inputs(model: LoadedModel, inputs_file: Path | None = None) -> list[np
 
 def sample_inputs(model: LoadedModel, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [_made_up(rng, shape, np.dtype(model.input_dtypes.get(name, "float32")))
+    return [made_up(rng, shape, np.dtype(model.input_dtypes.get(name, "float32")))
             for name, shape in model.input_shapes.items()]
 
 
-def _made_up(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def made_up(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The one rule for an input nobody gave: standard-normal floats, zeros otherwise."""
     if dtype.kind in "fc":
         return rng.standard_normal(shape).astype(dtype)
     return np.zeros(shape, dtype)

@@ -16,12 +16,12 @@ from tvm import relax
 from tvm.ir import IRModule
 from tvm.relax import pipeline as relax_pipeline
 from tvm.relax.backend.cpu_generic import pipeline as cpu_pipeline
-from tvm.s_tir import dlight
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
 from tunesvc.pipeline.conv_algorithms import ConvPlan, PlanHook
 from tunesvc.pipeline.importer import fuse_passes, prepacks_weights
+from workers.measure import gpu_default_schedule
 
 # Part of every cached library's key: a change to the passes below must change it.
 PIPELINE_VERSION = "nhwc-prepack-winograd-1"
@@ -48,9 +48,7 @@ def _after_database(target: Target) -> list[tvm.transform.Pass]:
     if prepacks_weights(target):
         return [relax.transform.SplitLayoutRewritePreproc(), relax.transform.FoldConstant()]
     if relax_pipeline.BackendDispatcher.is_gpu_target(target):
-        return [dlight.ApplyDefaultSchedule(
-            dlight.gpu.Matmul(), dlight.gpu.GEMV(), dlight.gpu.Reduction(),
-            dlight.gpu.GeneralReduction(), dlight.gpu.Fallback())]
+        return [gpu_default_schedule()]
     return []
 
 

@@ -28,7 +28,7 @@ from tunesvc.pipeline.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_
 from tunesvc.pipeline.importer import extract_task_set, to_relax
 from tunesvc.models.base import LoadedModel, Shape
 from tunesvc.models.sources import load_model
-from tunesvc.errors import ModelStepError, UserError, model_step
+from tunesvc.errors import ModelStepError, UserError, first_line, model_step
 from tunesvc.targets import ShareTarget, TargetSpec
 from tunesvc.runtime.files import write_whole
 from tunesvc.runtime.vm import VmModel
@@ -205,7 +205,7 @@ def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> 
                                            compiled.plan)
     except Exception as exc:  # TVM's passes raise many types; the log keeps the traceback
         log.exception("compiling %s failed", compiled.model.source)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise UserError(f"TVM cannot compile {compiled.model.source}: {first}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     # Export next to the final name, then rename: a crash never leaves half a library.

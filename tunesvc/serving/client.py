@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 
+from tunesvc.models.inputs import made_up
 from tunesvc.serving.datatypes import TO_NUMPY, datatype_of
 from tunesvc.serving.protocol import HEADER_LENGTH
 
@@ -37,9 +38,6 @@ def binary_request(arrays: dict[str, np.ndarray]) -> tuple[bytes, dict[str, str]
 def made_up_inputs(metadata: dict, seed: int = 0) -> dict[str, np.ndarray]:
     """Inputs of the shapes and types a model's metadata names: standard-normal floats,
     zeros otherwise."""
-    rng, arrays = np.random.default_rng(seed), {}
-    for info in metadata["inputs"]:
-        dtype = TO_NUMPY[info["datatype"]]
-        values = rng.standard_normal(info["shape"]) if dtype.kind == "f" else np.zeros(info["shape"])
-        arrays[info["name"]] = values.astype(dtype)
-    return arrays
+    rng = np.random.default_rng(seed)
+    return {info["name"]: made_up(rng, tuple(info["shape"]), TO_NUMPY[info["datatype"]])
+            for info in metadata["inputs"]}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -18,11 +17,10 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from tunesvc.cluster import connect
 from tunesvc.tuning.estimate import Part, estimated_latency
-from tunesvc.errors import UserError
+from tunesvc.errors import UserError, first_line
 from tunesvc.tuning.job_sources import JobSource
-from tunesvc.targets import ShareTarget
 from workers.actor import start_worker
-from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
+from workers.jobs import TuneJob, TuneResult
 from workers.shares import Share, ShareBackend
 
 MAX_ATTEMPTS = 3  # a job whose worker dies this often is reported, not retried forever
@@ -42,28 +40,10 @@ def connect_ray(address: str | None, machine_cores: int) -> str:
     try:
         ray.init(address=cluster[0], **common)
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise UserError(f"cannot join the Ray cluster at {cluster[0]} (from {cluster[1]}): "
                         f"{reason}") from None
     return f"Ray cluster at {cluster[0]}"
-
-
-def plan_jobs(tasks: list[TaskSpec], targets: list[ShareTarget], search: SearchConfig,
-              log_root: Path) -> list[TuneJob]:
-    """One job per (task, share); shares first, so each share's pool drains in turn."""
-    return [
-        TuneJob(
-            job_id=f"{at.share.kind}{at.share.percent}-{index:03d}",
-            task=task,
-            share=at.share,
-            target_json=at.json,
-            slice_key=at.key,
-            search=search,
-            log_dir=str(log_root / f"{at.share.kind}{at.share.percent}" / f"{index:03d}-{task.name}"),
-        )
-        for at in targets
-        for index, task in enumerate(tasks)
-    ]
 
 
 def workers_for(share: Share, jobs: int, backend: ShareBackend | None = None) -> int:
@@ -154,7 +134,7 @@ class Dispatcher:
 
     def _new_worker(self, pool: _Pool) -> _Worker:
         pool.started += 1
-        name = f"{pool.share.kind}{pool.share.percent}-w{pool.started}"
+        name = f"{pool.share.slug}-w{pool.started}"
         return _Worker(name, start_worker(pool.share, name, self.db_url, self.placement))
 
     def _give_work(self, worker: _Worker, pool: _Pool) -> None:

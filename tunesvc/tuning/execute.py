@@ -16,15 +16,13 @@ from schedules_db import Store
 from tunesvc.tuning.dispatch import Dispatcher, ShareSummary, connect_ray, summarize
 from tunesvc.errors import UserError
 from tunesvc.cluster.placement import isa_placement
-from tunesvc.tuning.planning import TunePlan, prepare, slices_of
+from tunesvc.tuning.planning import TunePlan, slices_of
 from tunesvc.tuning.registration import register_tasks
 from tunesvc.evaluation.at_shares import MeasuredShare, measure_shares, shape_args
 from workers.jobs import TuneResult
 from workers.logs import output_to_file
 from workers.shares import Share, machine_cores
 
-__all__ = ["TuneOutcome", "TunePlan", "execute", "interruptible", "measure",
-           "prepare"]
 log = logging.getLogger(__name__)
 
 

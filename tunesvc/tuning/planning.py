@@ -17,7 +17,6 @@ from schedules_db import SliceKey, SliceProgress, Store, StoreError, slice_progr
 from schedules_db.model_registry import tuned_for_other_models
 from tunesvc.tuning.budget import BudgetAllocator, TaskProgress
 from tunesvc.config import runs_dir
-from tunesvc.tuning.dispatch import plan_jobs
 from tunesvc.errors import UserError
 from tunesvc.pipeline.importer import extract_tasks, to_relax
 from tunesvc.models.inputs import read_inputs
@@ -115,9 +114,10 @@ def _reuse(store: Store, tasks: list[TaskSpec], targets: dict[Share, ShareTarget
 def _fixed_plan(request: TuneRequest, tasks: list[TaskSpec], targets: dict[Share, ShareTarget],
                 store: Store, log_root: Path, doomed: int) -> TunePlan:
     """One job per (task, share) with `--trials-per-task` each."""
-    jobs = plan_jobs(tasks, [targets[share] for share in request.shares],
-                     SearchConfig(trials=request.trials_per_task, transfer=request.transfer),
-                     log_root)
+    search = SearchConfig(trials=request.trials_per_task, transfer=request.transfer)
+    # shares first, so each share's pool drains in turn
+    jobs = [job_for(targets[share], task, index, search, log_root)
+            for share in request.shares for index, task in enumerate(tasks)]
     pending, done = _split_by_progress(store, jobs, request.fresh)
     sources: list[JobSource] = [QueuedJobs(share, [j for j in pending if j.share == share])
                                 for share in request.shares]
@@ -158,14 +158,22 @@ def _job_maker(request: TuneRequest, at: ShareTarget, tasks: list[TaskSpec],
     index = {task.shash: i for i, task in enumerate(tasks)}
 
     def make_job(task: TaskSpec, cumulative_trials: int, number: int) -> TuneJob:
-        label = f"{at.share.kind}{at.share.percent}"
-        folder = log_root / label / f"{index[task.shash]:03d}-{task.name}" / f"job{number:03d}"
-        return TuneJob(job_id=f"{label}-{index[task.shash]:03d}-{number}", task=task,
-                       share=at.share, target_json=at.json, slice_key=at.key,
-                       search=SearchConfig(trials=cumulative_trials, transfer=request.transfer),
-                       log_dir=str(folder))
+        search = SearchConfig(trials=cumulative_trials, transfer=request.transfer)
+        return job_for(at, task, index[task.shash], search, log_root, number)
 
     return make_job
+
+
+def job_for(at: ShareTarget, task: TaskSpec, index: int, search: SearchConfig,
+            log_root: Path, number: int | None = None) -> TuneJob:
+    """The one job builder: its id and log folder name the share, the task's place in the
+    model and, under a model-level budget, the job's number for that task."""
+    job_id = f"{at.share.slug}-{index:03d}"
+    folder = log_root / at.share.slug / f"{index:03d}-{task.name}"
+    if number is not None:
+        job_id, folder = f"{job_id}-{number}", folder / f"job{number:03d}"
+    return TuneJob(job_id=job_id, task=task, share=at.share, target_json=at.json,
+                   slice_key=at.key, search=search, log_dir=str(folder))
 
 
 def slices_of(tasks: list[TaskSpec],

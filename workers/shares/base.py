@@ -57,7 +57,13 @@ class Share:
 
     @property
     def label(self) -> str:
+        """How people read it: `cpu:50%`."""
         return f"{self.kind}:{self.percent}%"
+
+    @property
+    def slug(self) -> str:
+        """How ids and folder names carry it: `cpu50`."""
+        return f"{self.kind}{self.percent}"
 
     @property
     def backend(self) -> ShareBackend:

@@ -36,7 +36,7 @@ def prepare_for_tvm(proto: onnx.ModelProto, shapes: dict[str, Shape], source: st
                     values: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
     """`proto` with `shapes` fixed, the inputs in `values` made constants, constant shape
     computations folded, decided `If`s inlined, recurrent layers unrolled and operators TVM
-    computes otherwise than onnxruntime rewritten (`onnx_stable`); UserError
+    computes otherwise than onnxruntime rewritten (`stable`); UserError
     naming any operator TVM cannot import."""
     shaped = with_input_shapes(proto, shapes)
     prepared = stable_operators(clips_as_relus(fold_constants(shaped, source, values,
