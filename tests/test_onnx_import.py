@@ -59,7 +59,7 @@ def test_scalar_inputs_need_no_shape_and_keep_their_types(tmp_path: Path) -> Non
 
 def test_shape_computations_are_folded_before_import(tmp_path: Path) -> None:
     model = load_model(str(onnx_graphs.shape_subgraph(tmp_path / "m.onnx")), {"x": (3, 4, 6)})
-    assert {n.op_type for n in model.for_tvm.graph.node} == {"Reshape", "MatMul"}
+    assert {n.op_type for n in model.for_tvm.prepared.graph.node} == {"Reshape", "MatMul"}
     assert {n.op_type for n in model.proto.graph.node} >= {"Shape", "Gather"}  # as given
 
 
@@ -169,7 +169,7 @@ def test_a_fixed_scalar_input_decides_the_branches_on_it(rate: str, tmp_path: Pa
                                                           tunesvc_env: dict[str, str]) -> None:
     path = onnx_graphs.branch_on_scalar(tmp_path / "m.onnx")
     model = load_model(str(path), {"x": (2, 4)}, {"rate": rate})
-    assert "If" not in {n.op_type for n in model.for_tvm.graph.node}
+    assert "If" not in {n.op_type for n in model.for_tvm.prepared.graph.node}
     assert model.input_shapes == {"x": (2, 4)} and model.input_values["rate"] == int(rate)
     report = _run(path, tunesvc_env, tmp_path, "--input-shape", "x:2x4", "--input-value",
                   f"rate={rate}")

@@ -18,6 +18,7 @@ from tvm import relax
 
 from tunesvc.errors import UserError, model_step
 from tunesvc.models.base import LoadedModel
+from tunesvc.models.onnx.imported import OnnxGraph
 from tunesvc.models.onnx.graph import inferred_shapes
 from tunesvc.evaluation.reference import compare, feed as reference_feed
 
@@ -39,9 +40,9 @@ class ValueDiff:
 
 def first_divergence(model: LoadedModel, inputs: list[np.ndarray]) -> ValueDiff | None:
     """The first node whose output TVM computes differently, or None if all agree."""
-    if model.proto is None:
+    if not isinstance(model.for_tvm, OnnxGraph):
         raise UserError("--bisect compares ONNX graphs node by node; a PyTorch model has none")
-    graph, values = _with_every_value(model.for_tvm)
+    graph, values = _with_every_value(model.for_tvm.prepared)
     feed = reference_feed(model, inputs)
     with model_step("running every intermediate value with onnxruntime", model.source):
         session = onnxruntime.InferenceSession(graph.SerializeToString(),

@@ -7,13 +7,16 @@ the same cores, as many intra-op threads as the share has cores).
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import onnxruntime
 
 from tunesvc.models.base import LoadedModel
+from tunesvc.models.onnx.imported import OnnxGraph
 
 # float32 kernels with different loop orders differ by rounding; scale by output magnitude.
 RELATIVE_TOLERANCE = 1e-3
@@ -29,17 +32,53 @@ class Agreement:
         return self.max_abs_error <= self.tolerance
 
 
+class Reference(Protocol):
+    """An engine a user already has, on the model as they gave it."""
+
+    name: str
+
+    def outputs(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """What it computes for `inputs` (one array per model input, in order)."""
+        ...
+
+    def timed_call(self, inputs: list[np.ndarray], threads: int) -> Callable[[], object]:
+        """One inference with `threads` intra-op threads, inputs prepared: what is timed."""
+        ...
+
+
+@dataclass(frozen=True)
+class Onnxruntime:
+    """onnxruntime's CPU provider on the ONNX graph as given."""
+
+    model: LoadedModel
+    name: str = "onnxruntime"
+
+    def outputs(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        session = onnxruntime.InferenceSession(self.model.proto.SerializeToString(),
+                                               providers=["CPUExecutionProvider"])
+        return list(session.run(None, feed(self.model, inputs)))
+
+    def timed_call(self, inputs: list[np.ndarray], threads: int) -> Callable[[], object]:
+        session = cpu_session(self.model, threads)
+        fed = feed(self.model, inputs)
+        return lambda: session.run(None, fed)
+
+
+def reference_of(model: LoadedModel) -> Reference:
+    """onnxruntime for an ONNX model; a PyTorch model's graph is its own reference
+    (PyTorch eager, `tunesvc.models.pytorch.TorchGraph`)."""
+    if isinstance(model.for_tvm, OnnxGraph):
+        return Onnxruntime(model)
+    return typing.cast(Reference, model.for_tvm)
+
+
 def engine_name(model: LoadedModel) -> str:
     """What `model`'s outputs are checked against."""
-    return "onnxruntime" if model.proto is not None else "PyTorch"
+    return reference_of(model).name
 
 
 def reference_outputs(model: LoadedModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    if model.proto is None:
-        return model.for_tvm.outputs(inputs)
-    session = onnxruntime.InferenceSession(model.proto.SerializeToString(),
-                                           providers=["CPUExecutionProvider"])
-    return list(session.run(None, feed(model, inputs)))
+    return reference_of(model).outputs(inputs)
 
 
 def feed(model: LoadedModel, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -62,11 +101,7 @@ def reference_call(model: LoadedModel, inputs: list[np.ndarray],
                    threads: int) -> Callable[[], object]:
     """One inference of the reference engine with `threads` intra-op threads: onnxruntime
     for an ONNX model, PyTorch eager for a PyTorch one."""
-    if model.proto is None:
-        return model.for_tvm.timed_call(inputs, threads)
-    session = cpu_session(model, threads)
-    fed = feed(model, inputs)
-    return lambda: session.run(None, fed)
+    return reference_of(model).timed_call(inputs, threads)
 
 
 def compare(outputs: list[np.ndarray], expected: list[np.ndarray]) -> Agreement:

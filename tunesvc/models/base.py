@@ -3,20 +3,30 @@ it is run on (`tunesvc.models.sources` loads one from a file, a zoo name or a Py
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import onnx
 
+if TYPE_CHECKING:
+    from tvm.ir import IRModule
 
-class CapturedGraph(Protocol):
-    """A graph captured from a framework (a PyTorch module, `tunesvc.models.pytorch`)."""
+
+class ModelGraph(Protocol):
+    """The graph TVM imports, whatever it came from: an ONNX graph prepared for TVM's
+    frontend (`tunesvc.models.onnx.imported`) or a captured PyTorch module
+    (`tunesvc.models.pytorch`)."""
 
     @property
-    def fingerprint(self) -> str: ...
+    def fingerprint(self) -> str:
+        """Identifies graph, weights and shapes: part of every compiled library's key."""
+        ...
+
+    def to_relax(self) -> IRModule:
+        """The Relax module, weights bound as constants."""
+        ...
 
 
 ZOO_PREFIX = "zoo:"
@@ -34,7 +44,7 @@ class LoadedModel:
     proto: onnx.ModelProto | None
     input_shapes: dict[str, Shape]
     input_dtypes: dict[str, str]
-    for_tvm: onnx.ModelProto | CapturedGraph = field(compare=False, repr=False)
+    for_tvm: ModelGraph = field(compare=False, repr=False)
     # inputs fixed to a value (--input-value): constants in `for_tvm`, fed to onnxruntime
     input_values: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
@@ -47,11 +57,4 @@ class LoadedModel:
 
     @property
     def fingerprint(self) -> str:
-        """Identifies graph, weights and shapes: part of every compiled-library cache key."""
-        if self.proto is None:
-            return self.for_tvm.fingerprint
-        digest = hashlib.sha256(self.proto.SerializeToString(deterministic=True))
-        digest.update(repr(sorted(self.input_shapes.items())).encode())
-        for name, value in sorted(self.input_values.items()):
-            digest.update(f"{name}={value.tolist()!r}".encode())
-        return digest.hexdigest()[:24]
+        return self.for_tvm.fingerprint

@@ -33,11 +33,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TorchGraph:
-    """A module as TVM imports it (`exported`) and as PyTorch runs it (`module`)."""
+    """A module as TVM imports it (`exported`) and as PyTorch runs it (`module`): its own
+    reference engine (PyTorch eager) too."""
 
     module: Any  # torch.nn.Module, in eval mode
     exported: Any = field(repr=False)  # torch.export.ExportedProgram
     fingerprint: str
+    name: str = "PyTorch"  # as a reference engine
 
     def to_relax(self) -> Any:
         from tvm.relax.frontend.torch import from_exported_program

@@ -19,6 +19,7 @@ import onnx
 from tunesvc.models.base import TORCH_PREFIX, ZOO_PREFIX, LoadedModel, Shape
 from tunesvc.errors import UserError, first_line, model_step
 from tunesvc.models.input_values import fixed_values
+from tunesvc.models.onnx.imported import OnnxGraph, onnx_fingerprint
 from tunesvc.models.onnx.prep import prepare_for_tvm
 from tunesvc.models.zoo import INPUT_NAME, ZOO
 
@@ -99,7 +100,8 @@ def _loaded(source: str, proto: onnx.ModelProto, shapes: dict[str, Shape],
               if value.name not in values}
     with model_step("preparing the graph for TVM", source):
         prepared = prepare_for_tvm(proto, shapes, source, values)
-    return LoadedModel(source, proto, shapes, dtypes, prepared, values)
+    graph = OnnxGraph(prepared, shapes, dtypes, onnx_fingerprint(proto, shapes, values))
+    return LoadedModel(source, proto, shapes, dtypes, graph, values)
 
 
 

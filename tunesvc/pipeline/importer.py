@@ -17,7 +17,6 @@ import tvm
 from tvm import relax
 from tvm.ir import IRModule
 from tvm.relax import pipeline as relax_pipeline
-from tvm.relax.frontend.onnx import from_onnx
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
@@ -34,11 +33,7 @@ def to_relax(model: LoadedModel) -> IRModule:
     """Import the ONNX graph (or the captured PyTorch module) with its weights bound as
     constants."""
     try:
-        if model.proto is None:
-            mod = model.for_tvm.to_relax()
-        else:
-            mod = from_onnx(model.for_tvm, shape_dict=dict(model.input_shapes),
-                            dtype_dict=dict(model.input_dtypes), keep_params_in_input=False)
+        mod = model.for_tvm.to_relax()
     except Exception as exc:  # the frontends raise many types for unsupported graphs
         log.exception("importing %s failed", model.source)
         raise UserError(f"TVM cannot import {model.source}: {first_line(exc)}") from None
