@@ -86,9 +86,18 @@ def _empty_postgres(url: str) -> str:
     return url
 
 
+@pytest.fixture
+def db_url_sqlite(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'schedules.sqlite'}"
+
+
+@pytest.fixture
+def db_url_postgresql(postgres_server: str) -> str:
+    return _empty_postgres(postgres_server)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every store test runs against a fresh SQLite file and a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'schedules.sqlite'}"
-    return _empty_postgres(request.getfixturevalue("postgres_server"))
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Tests that use a database run against a fresh SQLite file and a fresh PostgreSQL
+    schema (the store suite, `tests/store/`, over an upgraded old one too)."""
+    return request.getfixturevalue("db_url_" + request.param)

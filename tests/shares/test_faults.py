@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TunedDatabase, tunesvc
-from tests.test_resume_and_faults import _records, _start_tune, _wait_for_records
+from tests.e2e.test_resume_and_faults import _records, _start_tune, _wait_for_records
 from tunesvc.targets import ShareTarget
 from workers.shares import machine_cores
 from workers.shares.core_claims import CLAIMS_ENV, claim_cores

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 
 from tunesvc.models.sources import load_model  # noqa: E402  (imports tests.torch_nets: needs torch)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NET = "torch:tests.torch_nets:small_convnet"
 
 

@@ -18,7 +18,7 @@ from workers.shares import Share
 
 without_driver = pytest.mark.skipif(shutil.which(mps.CONTROL_BINARY) is not None,
                                     reason="driver utilities installed: covered on GPU machines")
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mps.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "mps.py"
 
 
 @pytest.fixture(autouse=True)

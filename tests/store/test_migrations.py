@@ -18,7 +18,7 @@ from schedules_db.engine import create_store_engine
 from schedules_db.inventory import stats, summaries
 from schedules_db.progress import slice_progress
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # A real database written by `tunesvc tune zoo:mlp --shares 50,100 --trials-per-task 8`
 # at the first released schema (revision 0001).
 FIRST_SCHEMA_DB = FIXTURES / "schedules-rev0001.sqlite"

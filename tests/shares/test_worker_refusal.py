@@ -33,7 +33,7 @@ def test_worker_on_the_wrong_cores_refuses_to_record(tmp_path: Path) -> None:
 
 
 def test_worker_refuses_to_measure_for_another_cpu(tmp_path: Path) -> None:
-    from tests.test_targets import other_isa_target
+    from tests.shares.test_targets import other_isa_target
 
     target = Target({**other_isa_target(), "num-cores": 1})
     task = extract_tasks(to_relax(load_model("zoo:mlp")), target)[0]

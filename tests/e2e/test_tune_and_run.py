@@ -19,7 +19,7 @@ from tunesvc.evaluation.reference import reference_outputs
 from tunesvc.evaluation.run import OperatorReport, RunReport
 from tunesvc.runtime.timing import RoundRatios
 from tunesvc.runtime.tuned import load, records_for_other_targets
-from tests.test_targets import other_isa_target
+from tests.shares.test_targets import other_isa_target
 from schedules_db.targetkey import target_json, target_key
 
 pytestmark = pytest.mark.slow

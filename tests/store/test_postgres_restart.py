@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from schedules_db import testing as pg
 from tests.conftest import tunesvc
-from tests.test_resume_and_faults import MLP_TASKS, POLL_SEC, _start_tune
+from tests.e2e.test_resume_and_faults import MLP_TASKS, POLL_SEC, _start_tune
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 TRIALS = 16

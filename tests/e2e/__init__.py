@@ -1,0 +1,1 @@
+"""Whole runs: tune then run, resume after faults, Ray cluster jobs."""

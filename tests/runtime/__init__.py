@@ -1,0 +1,1 @@
+"""Compiled libraries and their deployment; timing."""

@@ -1,0 +1,1 @@
+"""tunesvc serve and plan, through real HTTP clients."""
