@@ -14,6 +14,7 @@ from tvm.target import Target
 
 from tunesvc.pipeline.importer import extract_tasks, to_relax
 from tunesvc.models.sources import load_model
+from workers.intrinsics import load_tensor_intrinsics
 from workers.measure import default_schedule, make_builder
 
 pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
@@ -22,6 +23,9 @@ TARGET = Target("nvidia/nvidia-h100")
 
 def _candidates(count: int) -> list[ms.MeasureCandidate]:
     task = extract_tasks(to_relax(load_model("zoo:mlp")), TARGET)[0]
+    # as a worker does: an earlier test in this process may have registered only the
+    # CPU intrinsics, after which MetaSchedule no longer imports the others itself
+    load_tensor_intrinsics(TARGET.kind.name)
     context = ms.TuneContext(
         mod=task.mod, target=TARGET, space_generator="post-order-apply",
         search_strategy=ms.search_strategy.EvolutionarySearch(population_size=64,

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from tunesvc.cli.cluster import jobs, node_resources, submit
-from tunesvc.cli.common import (UserErrorGroup, input_shapes_of, input_values_of, inputs_option,
+from tunesvc.cli.common import (UserErrorGroup, inputs_option,
                                 quiet_output, setup_logging, shape_option, target_option,
                                 db_option)
 from tunesvc.cli.db import db
@@ -22,7 +22,7 @@ from tunesvc.cli.serve import plan, serve
 from tunesvc.cli.tune import tune
 from tunesvc.config import resolve_db_url
 from tunesvc.errors import UserError
-from tunesvc.models.base import Shape
+from tunesvc.models.spec import ModelSpec
 
 
 @click.group(cls=UserErrorGroup)
@@ -81,30 +81,26 @@ def run(model: str, target: str, share: int | None, runs: int, input_shapes: tup
     if export_times is not None and not export_times.parent.is_dir():
         raise UserError(f"--export-times {export_times}: folder {export_times.parent} does "
                         f"not exist")
+    spec = ModelSpec.of_cli(model, input_shapes, input_values, inputs_file)
     with quiet_output():
-        report = run_model(model, target, share, resolve_db_url(db_url),
-                           input_shapes_of(input_shapes), runs, reference=not no_reference,
-                           inputs_file=inputs_file, input_values=input_values_of(input_values))
+        report = run_model(spec, target, share, resolve_db_url(db_url), runs,
+                           reference=not no_reference)
     click.echo(to_json(report) if as_json else run_text(report))
     if export_times is not None:
         export_times.write_text(json.dumps({"model": report.model, "share": report.share,
                                             "seconds": report.comparison.samples()}) + "\n")
     if not report.agreement_ok:
         if bisect:
-            click.echo(_bisected(model, input_shapes_of(input_shapes), 
-                                 input_values_of(input_values), inputs_file), err=True)
+            click.echo(_bisected(spec), err=True)
         raise click.ClickException(f"output does not match the {report.reference_engine} reference")
 
 
-def _bisected(model: str, input_shapes: dict[str, Shape], input_values: dict[str, str],
-              inputs_file: Path | None) -> str:
+def _bisected(spec: ModelSpec) -> str:
     from tunesvc.evaluation.bisect import describe, first_divergence
-    from tunesvc.models.inputs import model_inputs
-    from tunesvc.models.sources import load_model
 
     with quiet_output():
-        loaded = load_model(model, input_shapes, input_values)
-        return describe(first_divergence(loaded, model_inputs(loaded, inputs_file)))
+        loaded = spec.load()
+        return describe(first_divergence(loaded, spec.inputs(loaded)))
 
 
 @cli.command()

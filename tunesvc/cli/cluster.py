@@ -28,15 +28,16 @@ def submit(model: str, target: str, shares: str, total_trials: int | None,
     """
     from tunesvc.cluster import jobs as cluster
 
+    from tunesvc.models.spec import ModelSpec
+
+    named = ModelSpec.of_cli(model, input_shapes, input_values)  # bad shapes fail here
     options = ["--target", target, "--shares", shares]
     options += ["--trials", str(total_trials)] if total_trials is not None else []
     options += ["--trials-per-task", str(trials_per_task)] if trials_per_task is not None else []
-    options += [arg for shape in input_shapes for arg in ("--input-shape", shape)]
-    options += [arg for value in input_values for arg in ("--input-value", value)]
     options += ["--db", db_url] if db_url else []
     options += ["--fresh"] if fresh else []
     options += ["--transfer"] if transfer else []
-    job_id = cluster.submit(address, cluster.tune_entrypoint(model, options))
+    job_id = cluster.submit(address, cluster.tune_entrypoint(named, options))
     click.echo(job_id)
     click.echo(f"Follow it with: tunesvc jobs status {job_id} / tunesvc jobs logs {job_id}",
                err=True)

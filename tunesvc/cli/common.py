@@ -13,8 +13,6 @@ import click
 from tunesvc.tuning.request import DEFAULT_TRIALS_PER_TASK
 from tunesvc.config import DB_ENV, home_dir
 from tunesvc.errors import UserError, first_line
-from tunesvc.models.base import Shape
-from tunesvc.models.sources import parse_input_shape, parse_input_value
 
 
 class UserErrorGroup(click.Group):
@@ -36,14 +34,6 @@ class UserErrorGroup(click.Group):
             raise click.ClickException(
                 f"unexpected {type(exc).__name__}: {first_line(exc)} (traceback in "
                 f"{log_file()})") from None
-
-
-def input_shapes_of(values: tuple[str, ...]) -> dict[str, Shape]:
-    return dict(parse_input_shape(value) for value in values)
-
-
-def input_values_of(values: tuple[str, ...]) -> dict[str, str]:
-    return dict(parse_input_value(value) for value in values)
 
 
 def log_file() -> Path:

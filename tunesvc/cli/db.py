@@ -68,7 +68,7 @@ def db_delete(db_url: str | None, model: str, share: int | None, yes: bool) -> N
     """
     from schedules_db import Store
     from schedules_db.model_registry import model_tasks, names_by_workload
-    from schedules_db.pruning import count_records_of, delete_records_of
+    from schedules_db.deletion import count_records_of, delete_records_of
 
     with Store(resolve_db_url(db_url)) as store:
         name = model_name(model)

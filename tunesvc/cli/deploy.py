@@ -31,15 +31,14 @@ def compile_model(model: str, target: str, share: int, output: Path,
     `tunesvc.runtime.load_library(PATH)` (TVM only, no schedule database) and calls it with
     NumPy arrays, one per input in manifest order.
     """
-    from tunesvc.cli.common import input_shapes_of, input_values_of
+    from tunesvc.models.spec import ModelSpec
     from tunesvc.runtime.deploy import check_output, manifest_path, write_library
     from tunesvc.runtime.tuned import load
 
     check_output(output)  # before the minutes of compiling
     with quiet_output():
-        tuned = load(model, target=target, share=share, db=resolve_db_url(db_url),
-                     input_shapes=input_shapes_of(input_shapes),
-                     input_values=input_values_of(input_values))
+        tuned = load(ModelSpec.of_cli(model, input_shapes, input_values), target=target,
+                     share=share, db=resolve_db_url(db_url))
         manifest = write_library(tuned, output)
     click.echo(f"Wrote {output} and {manifest_path(output)}: {model} for {manifest.share}, "
                f"{manifest.tuned_operators} of {len(manifest.operators)} operators tuned "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tunesvc.cli.common import (db_option, input_shapes_of, input_values_of, quiet_output,
+from tunesvc.cli.common import (db_option, quiet_output,
                                 shape_option, target_option)
 from tunesvc.config import resolve_db_url
 
@@ -35,14 +35,14 @@ def report(model: str, target: str, shares: str | None, out: Path, no_measure: b
     default. report.md summarizes; report.json holds the data.
     """
     from tunesvc.evaluation.report_data import gather
+    from tunesvc.models.spec import ModelSpec
     from tunesvc.report.text import ms
     from tunesvc.report.plots import write_report
 
     percents = [int(p) for p in shares.split(",")] if shares else None
     with quiet_output():
-        data = gather(model, target, percents, resolve_db_url(db_url),
-                      input_shapes_of(input_shapes), measure=not no_measure,
-                      input_values=input_values_of(input_values))
+        data = gather(ModelSpec.of_cli(model, input_shapes, input_values), target, percents,
+                      resolve_db_url(db_url), measure=not no_measure)
         written = write_report(data, out)
     for m in data.latency:
         ratio = (f"{m.speedup_vs_onnxruntime:.2f}x vs onnxruntime"

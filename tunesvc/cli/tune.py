@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from tunesvc.cli.common import (
-    input_shapes_of,
-    input_values_of,
     log_file,
     set_verbose,
     inputs_option,
     tune_options,
 )
+from tunesvc.models.spec import ModelSpec
 from workers.jobs import TuneResult
 
 if TYPE_CHECKING:  # TVM and Ray load when a tuning starts, not for --help
@@ -68,10 +67,9 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
 
     set_verbose(verbose)
     request = TuneRequest.of(
-        model, target, shares, total_trials=total_trials, trials_per_task=trials_per_task,
-        db=db_url, input_shapes=input_shapes_of(input_shapes),
-        input_values=input_values_of(input_values), transfer=transfer, ray_address=address,
-        log_dir=log_dir, fresh=fresh, inputs_file=inputs_file)
+        ModelSpec.of_cli(model, input_shapes, input_values, inputs_file), target, shares,
+        total_trials=total_trials, trials_per_task=trials_per_task, db=db_url,
+        transfer=transfer, ray_address=address, log_dir=log_dir, fresh=fresh)
     plan = _prepared(request)
     view = _progress_view(plan, sys.stderr if as_json else sys.stdout, quiet, verbose)
     with tuning.interruptible():

@@ -14,6 +14,7 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 
 from tunesvc.cluster import connect
 from tunesvc.errors import UserError, first_line
+from tunesvc.models.spec import ModelSpec
 
 ADDRESS_ENV = connect.ADDRESS_ENV
 
@@ -32,8 +33,9 @@ def client(address: str | None) -> JobSubmissionClient:
 
 
 
-def tune_entrypoint(model: str, options: Iterable[str]) -> str:
-    return shlex.join(["tunesvc", "tune", model, *options])
+def tune_entrypoint(model: ModelSpec, options: Iterable[str]) -> str:
+    """The command a Ray job runs: `tunesvc tune` on the model as the user named it."""
+    return shlex.join(["tunesvc", "tune", *model.argv(), *options])
 
 
 def submit(address: str | None, entrypoint: str) -> str:

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 
 from tunesvc.evaluation.run import RunReport
+from tunesvc.models.spec import ModelSpec
 from tunesvc.runtime.timing import LatencyStats
 from workers.shares import Share
 
@@ -30,25 +31,15 @@ class MeasuredShare:
     error: str | None = None
 
 
-def shape_args(input_shapes: dict[str, tuple[int, ...]],
-               input_values: dict[str, str] | None = None) -> list[str]:
-    """`--input-shape NAME:DxD...` and `--input-value NAME=VALUE` arguments for `tunesvc run`."""
-    shapes = [arg for name, dims in input_shapes.items()
-              for arg in ("--input-shape", f"{name}:{'x'.join(map(str, dims))}")]
-    return shapes + [arg for name, value in (input_values or {}).items()
-                     for arg in ("--input-value", f"{name}={value}")]
+def measure_shares(model: ModelSpec, target: str, shares: list[Share],
+                   db_url: str) -> list[MeasuredShare]:
+    return [_measure(model, target, share, db_url) for share in shares]
 
 
-def measure_shares(model: str, target: str, shares: list[Share], db_url: str,
-                   input_args: list[str]) -> list[MeasuredShare]:
-    return [_measure(model, target, share, db_url, input_args) for share in shares]
-
-
-def _measure(model: str, target: str, share: Share, db_url: str,
-             input_args: list[str]) -> MeasuredShare:
-    command = [sys.executable, "-m", "tunesvc", "run", model, "--target", target, "--share",
-               str(share.percent), "--db", db_url, "--runs", str(VERDICT_RUNS), "--json",
-               *input_args]
+def _measure(model: ModelSpec, target: str, share: Share, db_url: str) -> MeasuredShare:
+    command = [sys.executable, "-m", "tunesvc", "run", *model.argv(), "--target", target,
+               "--share", str(share.percent), "--db", db_url, "--runs", str(VERDICT_RUNS),
+               "--json"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_SEC)
     except subprocess.TimeoutExpired:

@@ -16,11 +16,10 @@ from schedules_db import Store
 from schedules_db.inventory import record_timeline, summaries
 from tunesvc.tuning.estimate import Part, estimated_latency
 from tunesvc.pipeline.importer import TaskSet, extract_task_set, to_relax
-from tunesvc.models.base import Shape
-from tunesvc.models.sources import load_model
+from tunesvc.models.spec import ModelSpec
 from tunesvc.runtime.tuned import choose_records, with_algorithms
 from tunesvc.targets import TargetSpec
-from tunesvc.evaluation.at_shares import MeasuredShare, measure_shares, shape_args
+from tunesvc.evaluation.at_shares import MeasuredShare, measure_shares
 from workers.jobs import TaskSpec
 from workers.shares import Share
 
@@ -52,12 +51,11 @@ class ModelReport:
     operators: list[OperatorRow]
 
 
-def gather(model: str, target: str, percents: list[int] | None, db_url: str,
-           input_shapes: dict[str, Shape], measure: bool = True,
-           input_values: dict[str, str] | None = None) -> ModelReport:
+def gather(model: ModelSpec, target: str, percents: list[int] | None, db_url: str,
+           measure: bool = True) -> ModelReport:
     """Everything the report shows; `measure=False` skips the end-to-end measurements."""
     spec = TargetSpec(target)
-    task_set = extract_task_set(to_relax(load_model(model, input_shapes, input_values)),
+    task_set = extract_task_set(to_relax(model.load()),
                                 spec.for_share(Share(spec.share_kind, 100)))
     tasks = task_set.tasks
     with Store(db_url) as store:
@@ -65,9 +63,8 @@ def gather(model: str, target: str, percents: list[int] | None, db_url: str,
                   for p in (percents or _tuned_percents(store, spec, tasks))]
         curves = {s.label: _curve(store, spec, s, tasks) for s in shares}
     operators = [row for s in shares for row in _operators(spec, s, task_set, db_url)]
-    args = shape_args(input_shapes, input_values)
-    latency = measure_shares(model, target, shares, db_url, args) if measure else []
-    return ModelReport(model, target, [s.label for s in shares], latency, curves, operators)
+    latency = measure_shares(model, target, shares, db_url) if measure else []
+    return ModelReport(model.source, target, [s.label for s in shares], latency, curves, operators)
 
 
 def _tuned_percents(store: Store, spec: TargetSpec, tasks: list[TaskSpec]) -> list[int]:

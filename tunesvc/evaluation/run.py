@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from tunesvc.evaluation.baselines import Comparison, compare_engines, skipped
 from tunesvc.evaluation.decode import decode
-from tunesvc.models.base import LoadedModel, Shape
+from tunesvc.models.base import LoadedModel
+from tunesvc.models.spec import ModelSpec
 from tunesvc.models.inputs import model_inputs
-from tunesvc.evaluation.reference import compare, engine_name, reference_outputs
+from tunesvc.evaluation.reference import check_outputs, engine_name
 from tunesvc.runtime.tuned import OtherTargetRecords, TunedModel, load, records_for_other_targets
 from tunesvc.runtime.timing import LatencyStats
 from workers.cpu_isa import isa_of
@@ -47,6 +47,7 @@ class RunReport:
     operators: list[OperatorReport]
     records_for_other_targets: list[OtherTargetRecords]
     reference_engine: str = "onnxruntime"  # what the outputs were checked against
+    tolerance_rule: str = ""  # how `tolerance` was derived
 
     @classmethod
     def from_json(cls, text: str) -> RunReport:
@@ -54,14 +55,14 @@ class RunReport:
         return decode(cls, json.loads(text))
 
 
-def run_model(model: str | LoadedModel, target: str, share: int | None, db_url: str,
-              input_shapes: dict[str, Shape], runs: int, reference: bool = True,
-              inputs_file: Path | None = None,
-              input_values: dict[str, str] | None = None) -> RunReport:
-    tuned = load(model, target=target, share=share, db=db_url, input_shapes=input_shapes,
-                 hold=True, input_values=input_values)
-    inputs = model_inputs(tuned.model, inputs_file)
-    agreement = compare(tuned(*inputs), reference_outputs(tuned.model, inputs))
+def run_model(model: ModelSpec | LoadedModel, target: str, share: int | None, db_url: str,
+              runs: int, reference: bool = True) -> RunReport:
+    """`tunesvc run`: this process held to the share, the model compiled with its kernels,
+    checked against the reference engine and timed beside it (`reference=False`: alone)."""
+    tuned = load(model, target=target, share=share, db=db_url, hold=True)
+    inputs = (model.inputs(tuned.model) if isinstance(model, ModelSpec)
+              else model_inputs(tuned.model))
+    agreement = check_outputs(tuned.model, tuned(*inputs), inputs)
     if reference:
         comparison = compare_engines(tuned, inputs, runs)
         latency = comparison.tuned
@@ -74,6 +75,7 @@ def run_model(model: str | LoadedModel, target: str, share: int | None, db_url: 
         median_sec=latency.median_sec, p90_sec=latency.p90_sec,
         runs=latency.runs, latency=latency, comparison=comparison,
         max_abs_error=agreement.max_abs_error, tolerance=agreement.tolerance,
+        tolerance_rule=agreement.rule,
         agreement_ok=agreement.ok, compiled_library=str(tuned.library_path),
         cache_hit=tuned.cache_hit, operators=_operators(tuned),
         records_for_other_targets=records_for_other_targets(tuned, db_url),

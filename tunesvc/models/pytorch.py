@@ -68,6 +68,9 @@ class TorchGraph:
 
         return call
 
+    def second_opinion(self, inputs: list[np.ndarray]) -> list[np.ndarray] | None:
+        return None  # eager PyTorch is the one implementation compared with
+
 
 def from_module(module: Any, example_inputs: tuple[Any, ...], name: str | None = None,
                 source: str | None = None) -> LoadedModel:

@@ -35,7 +35,7 @@ def write_report(report: ModelReport, out: Path) -> list[Path]:
     return [*written, out / "report.json", out / "report.md"]
 
 
-def _ms(seconds: float | None) -> float:
+def _in_ms(seconds: float | None) -> float:
     return float("nan") if seconds is None else seconds * 1e3
 
 
@@ -43,9 +43,9 @@ def _latency_plot(report: ModelReport, path: Path) -> Path:
     figure, axis = plt.subplots(figsize=(7, 4))
     labels = [m.share.label for m in report.latency]
     for offset, (name, values) in enumerate([
-            ("tuned", [_ms(m.tuned_median_sec) for m in report.latency]),
-            ("TVM default", [_ms(m.default_median_sec) for m in report.latency]),
-            ("onnxruntime", [_ms(m.onnxruntime_median_sec) for m in report.latency])]):
+            ("tuned", [_in_ms(m.tuned_median_sec) for m in report.latency]),
+            ("TVM default", [_in_ms(m.default_median_sec) for m in report.latency]),
+            ("onnxruntime", [_in_ms(m.onnxruntime_median_sec) for m in report.latency])]):
         axis.bar([i + (offset - 1) * 0.27 for i in range(len(labels))], values, 0.27,
                  label=name)
     axis.set_xticks(range(len(labels)), labels)
@@ -103,9 +103,9 @@ def markdown(report: ModelReport) -> str:
     for m in report.latency:
         ratio = f"{m.speedup_vs_onnxruntime:.2f}x faster" if m.speedup_vs_onnxruntime else \
             (m.error or "n/a")
-        lines.append(f"| {m.share.label} | {_ms(m.tuned_median_sec):.2f} ms | "
-                     f"{_ms(m.default_median_sec):.2f} ms | "
-                     f"{_ms(m.onnxruntime_median_sec):.2f} ms | {ratio} |")
+        lines.append(f"| {m.share.label} | {_in_ms(m.tuned_median_sec):.2f} ms | "
+                     f"{_in_ms(m.default_median_sec):.2f} ms | "
+                     f"{_in_ms(m.onnxruntime_median_sec):.2f} ms | {ratio} |")
     for share, points in report.curves.items():
         if points:
             lines.append(f"\n{share}: {points[-1].trials} trials; estimated latency "

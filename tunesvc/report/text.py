@@ -169,7 +169,7 @@ def run_text(report: RunReport) -> str:
         f"over {latency.runs} runs",
         *comparison_lines(report.comparison),
         f"output {check} {report.reference_engine} (max abs error {report.max_abs_error:.2e}, "
-        f"tolerance {report.tolerance:.2e})",
+        f"tolerance {report.tolerance:.2e}: {report.tolerance_rule or 'float32 rule'})",
         f"{tuned} of {len(report.operators)} operators use tuned schedules"
         f" (library {'from cache' if report.cache_hit else 'compiled'}: {report.compiled_library})",
         *_algorithm_lines(report.operators),

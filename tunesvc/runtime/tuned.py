@@ -27,7 +27,7 @@ from tunesvc.config import compiled_dir, resolve_db_url
 from tunesvc.pipeline.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
 from tunesvc.pipeline.importer import extract_task_set, to_relax
 from tunesvc.models.base import LoadedModel, Shape
-from tunesvc.models.sources import load_model
+from tunesvc.models.spec import ModelSpec
 from tunesvc.errors import ModelStepError, UserError, first_line, model_step
 from tunesvc.targets import ShareTarget, TargetSpec
 from tunesvc.runtime.files import write_whole
@@ -97,7 +97,8 @@ class CompileInput:
     plan: ConvPlan = ConvPlan()  # the algorithm of each convolution
 
 
-def load(model: str | LoadedModel, target: str = "cpu", share: int | None = None, db: str | None = None,
+def load(model: str | ModelSpec | LoadedModel, target: str = "cpu", share: int | None = None,
+         db: str | None = None,
          input_shapes: dict[str, Shape] | None = None, hold: bool = False,
          input_values: dict[str, str] | None = None) -> TunedModel:
     """Compile `model` (a zoo name, an ONNX path, `torch:package.module:factory`, or a
@@ -117,8 +118,9 @@ def load(model: str | LoadedModel, target: str = "cpu", share: int | None = None
     at = spec.at(resolve_share(spec, share))
     check_runs_here(at)
     _hold_or_warn(at.share, hold)
-    loaded = (model if isinstance(model, LoadedModel)
-              else load_model(model, input_shapes, input_values))
+    if isinstance(model, str):
+        model = ModelSpec(model, dict(input_shapes or {}), dict(input_values or {}))
+    loaded = model if isinstance(model, LoadedModel) else model.load()
     mod = to_relax(loaded)
     task_set = extract_task_set(mod, at.target)
     every = choose_records(task_set.tasks, at, resolve_db_url(db))

@@ -19,7 +19,7 @@ from tunesvc.errors import UserError
 from tunesvc.serving.client import binary_request, listening_address, made_up_inputs
 from tunesvc.serving.plan import ShareLatency
 from tunesvc.serving.spec import ServedModel
-from tunesvc.evaluation.at_shares import shape_args
+from tunesvc.models.spec import ModelSpec
 
 REQUESTS = 40
 PAUSE_SEC = 0.05
@@ -28,7 +28,7 @@ READY_TIMEOUT_SEC = 900
 
 def measure_latency(model: ServedModel, target: str, share: int, db_url: str) -> ShareLatency:
     """Median and p99 of a served request at `share` (UserError if it cannot be served)."""
-    shapes = shape_args(model.input_shapes)
+    shapes = ModelSpec(model.source, model.input_shapes).argv()[1:]  # the options only
     server = subprocess.Popen(
         [sys.executable, "-m", "tunesvc", "serve", f"{model.name}={model.source}@{share}",
          "--target", target, "--db", db_url, "--port", "0", "--engine", model.engine, *shapes],

@@ -18,7 +18,8 @@ from tunesvc.errors import UserError
 from tunesvc.cluster.placement import isa_placement
 from tunesvc.tuning.planning import TunePlan, slices_of
 from tunesvc.tuning.registration import register_tasks
-from tunesvc.evaluation.at_shares import MeasuredShare, measure_shares, shape_args
+from tunesvc.evaluation.at_shares import MeasuredShare, measure_shares
+from tunesvc.models.spec import ModelSpec
 from workers.jobs import TuneResult
 from workers.logs import output_to_file
 from workers.shares import Share, machine_cores
@@ -91,9 +92,6 @@ def measure(plan: TunePlan) -> list[MeasuredShare]:
     """The tuned model run at each share, beside TVM's default and onnxruntime (in fresh
     processes: the model must be one they can load by name)."""
     request = plan.request
-    assert isinstance(request.model, str), "a model loaded in this process has no name to pass"
-    args = shape_args(request.input_shapes, request.input_values)
-    if request.inputs_file is not None:
-        args += ["--inputs", str(request.inputs_file.resolve())]
+    assert isinstance(request.model, ModelSpec), "a model loaded here has no name to pass on"
     return measure_shares(request.model, request.target.name, list(request.shares),
-                          request.db_url, args)
+                          request.db_url)

@@ -23,7 +23,7 @@ from tunesvc.models.inputs import read_inputs
 from tunesvc.tuning.request import TuneRequest
 from tunesvc.tuning.job_sources import BudgetedJobs, JobSource, MakeJob, QueuedJobs
 from tunesvc.models.base import LoadedModel
-from tunesvc.models.sources import load_model
+from tunesvc.models.spec import ModelSpec
 from tunesvc.targets import ShareTarget
 from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
 from workers.shares import Share, ShareError
@@ -79,10 +79,10 @@ def prepare(request: TuneRequest) -> TunePlan:
     request.target.validate()
     request.target.require_device()
     targets = _targets_by_share(request)
-    model = (request.model if isinstance(request.model, LoadedModel)
-             else load_model(request.model, request.input_shapes, request.input_values))
-    if request.inputs_file is not None:
-        read_inputs(request.inputs_file, model)  # a bad file fails now, not after tuning
+    named = request.model
+    model = named if isinstance(named, LoadedModel) else named.load()
+    if isinstance(named, ModelSpec) and named.inputs_file is not None:
+        read_inputs(named.inputs_file, model)  # a bad file fails now, not after tuning
     tasks = extract_tasks(to_relax(model), next(iter(targets.values())).target)
     check_database(request.db_url)  # last: a bad model must not even create the file
     log_root = request.log_dir or runs_dir() / datetime.now().strftime("%Y%m%d-%H%M%S")

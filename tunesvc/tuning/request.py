@@ -3,9 +3,11 @@ the values both take: the target parsed, the shares checked, the per-task budget
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tunesvc.models.spec import ModelSpec
 
 if TYPE_CHECKING:  # the CLI imports this module for its help text: nothing heavy here
     from tunesvc.models.base import LoadedModel, Shape
@@ -24,37 +26,35 @@ def per_task_budget(total_trials: int | None, trials_per_task: int | None) -> in
 
 @dataclass(frozen=True)
 class TuneRequest:
-    model: str | LoadedModel  # a name `load_model` takes, or a model already loaded
+    model: ModelSpec | LoadedModel  # as the user named it, or a model already loaded
     target: TargetSpec
     shares: tuple[Share, ...]
     trials_per_task: int  # with total_trials: a cap per task
     db_url: str
-    input_shapes: dict[str, Shape]
     ray_address: str | None = None
     log_dir: Path | None = None
     fresh: bool = False
     total_trials: int | None = None  # a model-level budget per share (`--trials`)
-    inputs_file: Path | None = None  # arrays the model is measured on once tuned
-    input_values: dict[str, str] = field(default_factory=dict)  # --input-value
     transfer: bool = False  # new slices start from the nearest tuned shares' best
 
     @classmethod
-    def of(cls, model: str | LoadedModel, target: str, shares: str, *,
+    def of(cls, model: str | ModelSpec | LoadedModel, target: str, shares: str, *,
            total_trials: int | None = None, trials_per_task: int | None = None,
            db: str | None = None, input_shapes: dict[str, Shape] | None = None,
            input_values: dict[str, str] | None = None, transfer: bool = False,
-           ray_address: str | None = None, log_dir: Path | None = None, fresh: bool = False,
-           inputs_file: Path | None = None) -> TuneRequest:
+           ray_address: str | None = None, log_dir: Path | None = None,
+           fresh: bool = False) -> TuneRequest:
         """The request from what a user gives: `target` as `--target` takes it, `shares`
-        as comma-separated percentages, `db` None for the default database."""
+        as comma-separated percentages, `db` None for the default database; a model named
+        by a string gets `input_shapes` and `input_values`."""
         from tunesvc.config import resolve_db_url
         from tunesvc.targets import TargetSpec
         from workers.shares import parse_shares
 
+        if isinstance(model, str):
+            model = ModelSpec(model, dict(input_shapes or {}), dict(input_values or {}))
         spec = TargetSpec(target)
         return cls(model=model, target=spec, shares=tuple(parse_shares(shares, spec.share_kind)),
                    trials_per_task=per_task_budget(total_trials, trials_per_task),
-                   db_url=resolve_db_url(db), input_shapes=dict(input_shapes or {}),
-                   ray_address=ray_address, log_dir=log_dir, fresh=fresh,
-                   total_trials=total_trials, inputs_file=inputs_file,
-                   input_values=dict(input_values or {}), transfer=transfer)
+                   db_url=resolve_db_url(db), ray_address=ray_address, log_dir=log_dir,
+                   fresh=fresh, total_trials=total_trials, transfer=transfer)
