@@ -13,7 +13,7 @@ from tabulate import tabulate
 from schedules_db import SliceSummary, StoreStats
 from schedules_db.engine import safe_url
 from schedules_db.model_registry import ModelTask
-from tunesvc.evaluation.baselines import Comparison
+from tunesvc.evaluation.baselines import DEFAULT_BUDGET_SEC, Comparison
 from tunesvc.tuning.dispatch import ShareSummary
 from tunesvc.gpus import GpuScan
 from tunesvc.evaluation.run import OperatorReport, RunReport
@@ -186,7 +186,7 @@ def comparison_lines(comparison: Comparison) -> list[str]:
     lines = []
     if comparison.tvm_default is not None:
         lines.append(f"  TVM default schedules: median {ms(comparison.tvm_default.median_sec)} "
-                     f"({comparison.tvm_default.runs} runs); "
+                     f"({comparison.tvm_default.runs} runs, {DEFAULT_BUDGET_SEC:g} s at most); "
                      f"{_versus(comparison.speedup_vs_default, 'TVM default')}")
     for name, stats, speedup in (("onnxruntime", comparison.onnxruntime,
                                   comparison.speedup_vs_onnxruntime),
