@@ -64,8 +64,7 @@ class Onnxruntime:
     name: str = "onnxruntime"
 
     def outputs(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        session = onnxruntime.InferenceSession(self.model.proto.SerializeToString(),
-                                               providers=["CPUExecutionProvider"])
+        session = _session(self.model, onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL)
         return list(session.run(None, feed(self.model, inputs)))
 
     def timed_call(self, inputs: list[np.ndarray], threads: int) -> Callable[[], object]:
@@ -76,10 +75,7 @@ class Onnxruntime:
     def second_opinion(self, inputs: list[np.ndarray]) -> list[np.ndarray] | None:
         """The graph as written, no graph optimizations: no fused kernels, and an int8 graph
         computed in float between its quantize and dequantize nodes."""
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-        session = onnxruntime.InferenceSession(self.model.proto.SerializeToString(), options,
-                                               providers=["CPUExecutionProvider"])
+        session = _session(self.model, onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL)
         return list(session.run(None, feed(self.model, inputs)))
 
 
@@ -108,10 +104,18 @@ def feed(model: LoadedModel, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
 def cpu_session(model: LoadedModel, threads: int) -> onnxruntime.InferenceSession:
     """onnxruntime's CPU provider with all graph optimizations and `threads` intra-op
     threads; the process's CPU affinity decides which cores they run on."""
+    return _session(model, onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL, threads)
+
+
+def _session(model: LoadedModel, level: onnxruntime.GraphOptimizationLevel,
+             threads: int | None = None) -> onnxruntime.InferenceSession:
+    """onnxruntime's CPU provider on the graph as given, at an optimization `level`, with
+    `threads` intra-op threads (None: onnxruntime's own default)."""
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = level
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
     return onnxruntime.InferenceSession(model.proto.SerializeToString(), options,
                                         providers=["CPUExecutionProvider"])
 

@@ -18,7 +18,7 @@ from tunesvc.tuning.estimate import Part, estimated_latency
 from tunesvc.pipeline.importer import TaskSet, extract_task_set, to_relax
 from tunesvc.models.spec import ModelSpec
 from tunesvc.runtime.tuned import choose_records, with_algorithms
-from tunesvc.targets import TargetSpec
+from tunesvc.targets import ShareTarget, TargetSpec
 from tunesvc.evaluation.at_shares import MeasuredShare, measure_shares
 from workers.jobs import TaskSpec
 from workers.shares import Share
@@ -55,29 +55,28 @@ def gather(model: ModelSpec, target: str, percents: list[int] | None, db_url: st
            measure: bool = True) -> ModelReport:
     """Everything the report shows; `measure=False` skips the end-to-end measurements."""
     spec = TargetSpec(target)
-    task_set = extract_task_set(to_relax(model.load()),
-                                spec.for_share(Share(spec.share_kind, 100)))
+    whole = spec.at(Share(spec.share_kind, 100))
+    task_set = extract_task_set(to_relax(model.load()), whole.target)
     tasks = task_set.tasks
     with Store(db_url) as store:
         shares = [Share(spec.share_kind, p)
-                  for p in (percents or _tuned_percents(store, spec, tasks))]
-        curves = {s.label: _curve(store, spec, s, tasks) for s in shares}
-    operators = [row for s in shares for row in _operators(spec, s, task_set, db_url)]
+                  for p in (percents or _tuned_percents(store, whole, tasks))]
+        targets = [whole if s == whole.share else spec.at(s) for s in shares]
+        curves = {at.share.label: _curve(store, at, tasks) for at in targets}
+    operators = [row for at in targets for row in _operators(at, task_set, db_url)]
     latency = measure_shares(model, target, shares, db_url) if measure else []
     return ModelReport(model.source, target, [s.label for s in shares], latency, curves, operators)
 
 
-def _tuned_percents(store: Store, spec: TargetSpec, tasks: list[TaskSpec]) -> list[int]:
-    """The shares this model's tasks were tuned at for this target."""
-    target_key = spec.at(Share(spec.share_kind, 100)).key.target_key
+def _tuned_percents(store: Store, at: ShareTarget, tasks: list[TaskSpec]) -> list[int]:
+    """The shares this model's tasks were tuned at for `at`'s target (any share of it)."""
     return sorted({r.share_percent for r in summaries(store, shashes=[t.shash for t in tasks],
-                                                      target_key=target_key)})
+                                                      target_key=at.key.target_key)})
 
 
-def _curve(store: Store, spec: TargetSpec, share: Share,
-           tasks: list[TaskSpec]) -> list[CurvePoint]:
+def _curve(store: Store, at: ShareTarget, tasks: list[TaskSpec]) -> list[CurvePoint]:
     """Estimated model latency after each record, once every task has a measured kernel."""
-    timeline = record_timeline(store, spec.at(share).key, {t.shash: t.weight for t in tasks})
+    timeline = record_timeline(store, at.key, {t.shash: t.weight for t in tasks})
     best: dict[str, float] = {}
     points: list[CurvePoint] = []
     for count, (when, shash, sec) in enumerate(timeline, start=1):
@@ -91,11 +90,10 @@ def _curve(store: Store, spec: TargetSpec, share: Share,
     return points
 
 
-def _operators(spec: TargetSpec, share: Share, task_set: TaskSet,
-               db_url: str) -> list[OperatorRow]:
-    every = choose_records(task_set.tasks, spec.at(share), db_url)
+def _operators(at: ShareTarget, task_set: TaskSet, db_url: str) -> list[OperatorRow]:
+    every = choose_records(task_set.tasks, at, db_url)
     _, sources = with_algorithms(every, task_set.sites)
-    return [OperatorRow(s.task_name, s.weight, share.label, s.lookup.choice.rule,
+    return [OperatorRow(s.task_name, s.weight, at.share.label, s.lookup.choice.rule,
                         s.lookup.choice.chosen_percent,
                         s.tuned_run_sec * 1e3 if s.tuned_run_sec else None)
             for s in sources]
