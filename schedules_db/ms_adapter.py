@@ -120,11 +120,16 @@ class SliceDatabase(PyDatabase):
 
     def _workload_of(self, shash: str) -> Workload:
         if shash not in self._workloads:
-            mod_json = self.store.workload_mod_json(shash)
-            if mod_json is None:
-                raise KeyError(f"workload {shash} is not in the store")
-            self._workloads[shash] = Workload.from_json([shash, json.loads(mod_json)])
+            self._workloads[shash] = stored_workload(self.store, shash)
         return self._workloads[shash]
+
+
+def stored_workload(store: Store, shash: str) -> Workload:
+    """MetaSchedule's workload of a stored hash (its module rebuilt from the store)."""
+    mod_json = store.workload_mod_json(shash)
+    if mod_json is None:
+        raise KeyError(f"workload {shash} is not in the store")
+    return Workload.from_json([shash, json.loads(mod_json)])
 
 
 def to_tuning_record(row: StoredRecord, workload: Workload) -> TuningRecord:

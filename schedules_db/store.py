@@ -123,14 +123,14 @@ class Store:
             .limit(limit)
         )
         with self.session() as session:
-            return [_to_stored(row, shash_, key) for row, shash_ in session.execute(stmt)]
+            return [to_stored(row, shash_, key) for row, shash_ in session.execute(stmt)]
 
     def all_records(self, key: SliceKey, shash: str | None = None) -> list[StoredRecord]:
         """Every record of the slice (or of one workload in it), failed ones included,
         oldest first."""
         stmt = slice_query(key, shash).order_by(TuningRecordRow.id)
         with self.session() as session:
-            return [_to_stored(row, shash_, key) for row, shash_ in session.execute(stmt)]
+            return [to_stored(row, shash_, key) for row, shash_ in session.execute(stmt)]
 
     def mark_complete(self, key: SliceKey, shash: str, trials_budget: int,
                       default_run_sec: float | None) -> None:
@@ -248,7 +248,7 @@ def slice_query(key: SliceKey, shash: str | None):  # type: ignore[no-untyped-de
     return stmt
 
 
-def _to_stored(row: TuningRecordRow, shash: str, key: SliceKey) -> StoredRecord:
+def to_stored(row: TuningRecordRow, shash: str, key: SliceKey) -> StoredRecord:
     # The share comes from the slice queried, not row.share: that relationship would cost
     # one more query per record.
     return StoredRecord(

@@ -42,6 +42,9 @@ class SearchConfig:
     trials_per_round: int = 16
     population: int | None = None
     transfer: bool = False  # a new slice starts from the nearest tuned shares' best
+    # learn from other workloads' records: the cost model trains on them first, and a
+    # workload never tuned on the target starts from similar workloads' best schedules
+    warm: bool = False
 
     @property
     def population_size(self) -> int:

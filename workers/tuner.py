@@ -8,6 +8,7 @@ tagged with this share, as soon as it is measured.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import traceback
 from collections.abc import Callable
@@ -28,8 +29,10 @@ from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
 from workers.measure import default_schedule, measure_module
 from workers.search import SkipMeasuredSearch, measured_modules
+from workers.similar import seed_from_similar
 from workers.transfer import seed_from_nearest_shares
 from workers.warm import WorkerTools
+from workers.warm_model import warm_from_neighbours
 
 
 class ShareNotProven(RuntimeError):
@@ -73,9 +76,8 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
     database = SliceDatabase(store, key, worker=worker,
                              before_commit=job.share.backend.commit_guard(job.share))
     workload = database.commit_workload(job.task.mod)
-    if remaining > 0 and job.search.transfer and before.records == 0:
-        remaining -= seed_from_nearest_shares(job, target, database, workload, tools,
-                                              min(remaining, job.search.trials_per_round))
+    if remaining > 0 and before.records == 0:
+        remaining -= _seed(job, target, tools, database, workload, remaining)
     if remaining > 0:
         _search(job, target, tools, database, workload, remaining)
     # ids only: the store's rows, not MetaSchedule records rebuilt from them
@@ -88,11 +90,30 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
                    worker, tools, started)
 
 
+def _seed(job: TuneJob, target: Target, tools: WorkerTools, database: SliceDatabase,
+          workload: ms.database.Workload, remaining: int) -> int:
+    """Schedules measured before a new slice's search: the workload's best at the nearest
+    tuned shares (transfer), or, for a workload never tuned on this target, similar
+    workloads' best (warm); returns how many were measured."""
+    limit = min(remaining, job.search.trials_per_round)
+    key = job.slice_key
+    never_tuned = not tools.store.tuned_shares(key.target_key, key.share_kind, job.task.shash)
+    if job.search.transfer and not never_tuned:
+        return seed_from_nearest_shares(job, target, database, workload, tools, limit)
+    if job.search.warm and never_tuned:
+        return seed_from_similar(job, target, database, workload, tools, limit)
+    return 0
+
+
 def _search(job: TuneJob, target: Target, tools: WorkerTools, database: SliceDatabase,
             workload: ms.database.Workload, trials: int) -> None:
     """`trials` more candidates of the job's task, each committed as it is measured."""
     earlier = database.records_of(workload)
-    context = _tune_context(job, target, tools.cores, measured_modules(r for _, r in earlier))
+    (logger,) = _job_loggers(job)
+    context = _tune_context(job, target, tools.cores, measured_modules(r for _, r in earlier),
+                            logger)
+    if job.search.warm:
+        warm_from_neighbours(job, target, logger, tools)
     ms.tune_tasks(
         tasks=[context],
         task_weights=[1.0],
@@ -141,9 +162,18 @@ def _warm_cost_model(job: TuneJob, tools: WorkerTools, context: ms.TuneContext,
     return model
 
 
-def _tune_context(job: TuneJob, target: Target, cores: int,
-                  measured: set[int]) -> ms.TuneContext:
-    (logger,) = get_loggers_from_work_dir(job.log_dir, [job.task.name])
+def _job_loggers(job: TuneJob) -> list[logging.Logger]:
+    """MetaSchedule's loggers for the job's folder. Its setup names every handler of its
+    global logger and fails on one without a name (a host program's, e.g. pytest's
+    capture): those are dropped from that logger first."""
+    shared = logging.getLogger("tvm.s_tir.meta_schedule")
+    for handler in [h for h in shared.handlers if h.get_name() is None]:
+        shared.removeHandler(handler)
+    return get_loggers_from_work_dir(job.log_dir, [job.task.name])
+
+
+def _tune_context(job: TuneJob, target: Target, cores: int, measured: set[int],
+                  logger: logging.Logger) -> ms.TuneContext:
     evolutionary = ms.search_strategy.EvolutionarySearch(
         population_size=job.search.population_size)
     return ms.TuneContext(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from tvm.s_tir import meta_schedule as ms
 
+from schedules_db.records import SliceKey
 from schedules_db.store import Store
 from workers.measure import WarmBuilder, make_builder, make_runner
 from workers.shares import Share
@@ -30,6 +31,8 @@ class WorkerTools:
     trained_on: set[int] = field(default_factory=set)
     # targets (JSON) whose share and instruction set this worker has proven
     proven_for: set[str] = field(default_factory=set)
+    # slices whose other workloads' records the cost model has trained on (warm model)
+    warmed_for: set[SliceKey] = field(default_factory=set)
     measuring_pid: int | None = None
     _store: Store | None = None
 

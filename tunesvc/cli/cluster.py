@@ -18,7 +18,7 @@ from tunesvc.cli.common import tune_options
 def submit(model: str, target: str, shares: str, total_trials: int | None,
            trials_per_task: int | None,
            input_shapes: tuple[str, ...], input_values: tuple[str, ...], db_url: str | None,
-           transfer: bool, fresh: bool,
+           transfer: bool, warm: bool, fresh: bool,
            address: str | None) -> None:
     """Submit `tunesvc tune MODEL ...` to a Ray cluster as a Ray job; prints the job id.
 
@@ -37,6 +37,7 @@ def submit(model: str, target: str, shares: str, total_trials: int | None,
     options += ["--db", db_url] if db_url else []
     options += ["--fresh"] if fresh else []
     options += ["--transfer"] if transfer else []
+    options += ["--warm-model"] if warm else []
     job_id = cluster.submit(address, cluster.tune_entrypoint(named, options))
     click.echo(job_id)
     click.echo(f"Follow it with: tunesvc jobs status {job_id} / tunesvc jobs logs {job_id}",

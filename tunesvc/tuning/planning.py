@@ -114,7 +114,8 @@ def _reuse(store: Store, tasks: list[TaskSpec], targets: dict[Share, ShareTarget
 def _fixed_plan(request: TuneRequest, tasks: list[TaskSpec], targets: dict[Share, ShareTarget],
                 store: Store, log_root: Path, doomed: int) -> TunePlan:
     """One job per (task, share) with `--trials-per-task` each."""
-    search = SearchConfig(trials=request.trials_per_task, transfer=request.transfer)
+    search = SearchConfig(trials=request.trials_per_task, transfer=request.transfer,
+                          warm=request.warm)
     # shares first, so each share's pool drains in turn
     jobs = [job_for(targets[share], task, index, search, log_root)
             for share in request.shares for index, task in enumerate(tasks)]
@@ -158,7 +159,8 @@ def _job_maker(request: TuneRequest, at: ShareTarget, tasks: list[TaskSpec],
     index = {task.shash: i for i, task in enumerate(tasks)}
 
     def make_job(task: TaskSpec, cumulative_trials: int, number: int) -> TuneJob:
-        search = SearchConfig(trials=cumulative_trials, transfer=request.transfer)
+        search = SearchConfig(trials=cumulative_trials, transfer=request.transfer,
+                          warm=request.warm)
         return job_for(at, task, index[task.shash], search, log_root, number)
 
     return make_job

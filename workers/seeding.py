@@ -1,0 +1,36 @@
+"""Seeds: schedules measured at a job's share before its search starts.
+
+Cross-share transfer (`workers.transfer`) and similar workloads (`workers.similar`) hand
+schedules of the job's workload here. Each is measured at this share and committed to the
+job's slice as a trial, so the evolutionary search's initial population (MetaSchedule picks
+the slice's best records into it) and the worker's cost model both start from them.
+"""
+
+from __future__ import annotations
+
+from tvm.s_tir import Schedule
+from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+from tvm.s_tir.meta_schedule.database import TuningRecord, Workload
+from tvm.s_tir import meta_schedule as ms
+from tvm.target import Target
+
+from schedules_db.ms_adapter import SliceDatabase
+from workers.measure import measure_candidates
+from workers.warm import WorkerTools
+
+FAILED_RUN_SECS = [1e10]  # what MetaSchedule records for a candidate that failed
+
+
+def measure_seeds(schedules: list[Schedule], target: Target, database: SliceDatabase,
+                  workload: Workload, tools: WorkerTools) -> int:
+    """Measure each schedule of `workload` here and commit it to the job's slice (its trace
+    as applied, failures as MetaSchedule records them); returns how many were measured."""
+    if not schedules:
+        return 0
+    args = ArgInfo.from_entry_func(workload.mod, remove_preproc=True)
+    candidates = [ms.MeasureCandidate(schedule, args) for schedule in schedules]
+    secs = measure_candidates(candidates, target, tools.builder, tools.runner)
+    for schedule, run_secs in zip(schedules, secs):
+        database.commit_tuning_record(TuningRecord(
+            schedule.trace, workload, run_secs or FAILED_RUN_SECS, target, args))
+    return len(schedules)
