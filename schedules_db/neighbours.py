@@ -3,7 +3,7 @@ learn from before it measures anything of its own.
 
 A job's cost model trains first on a sample of other workloads' records (`sample_records`),
 and a workload never tuned on the target starts from the best schedules of the most
-similar stored ones (`top_records`). Each other workload is read at its tuned share nearest
+similar stored ones (their slices' `Store.top_records`). Each other workload is read at its tuned share nearest
 the job's (the same rule as the lookup), so one workload's records are never mixed across
 shares: MetaSchedule's cost model normalises each workload's times by its fastest.
 """
@@ -65,7 +65,3 @@ def sample_records(store: Store, neighbour: Neighbour, limit: int) -> list[Store
     with store.session() as session:
         return [to_stored(row, shash, neighbour.key) for row, shash in session.execute(stmt)]
 
-
-def top_records(store: Store, neighbour: Neighbour, limit: int) -> list[StoredRecord]:
-    """The neighbour's fastest records at its slice."""
-    return store.top_records(neighbour.key, neighbour.shash, limit)

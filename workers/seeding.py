@@ -8,6 +8,11 @@ the slice's best records into it) and the worker's cost model both start from th
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from tvm.s_tir.schedule import Trace
 from tvm.s_tir import Schedule
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.meta_schedule.database import TuningRecord, Workload
@@ -19,6 +24,19 @@ from workers.measure import measure_candidates
 from workers.warm import WorkerTools
 
 FAILED_RUN_SECS = [1e10]  # what MetaSchedule records for a candidate that failed
+log = logging.getLogger(__name__)
+Decide = Callable[[Any, list, list, Any], Any]  # TVM's decision_provider
+
+
+def replayed(trace: Trace, schedule: Schedule, decide: Decide | None = None) -> Schedule | None:
+    """`schedule` with `trace` applied (its decisions changed by `decide`, if given); None
+    when it does not apply there (other blocks or loops), as MetaSchedule skips it."""
+    try:
+        trace.apply_to_schedule(schedule, remove_postproc=False, decision_provider=decide)
+    except Exception:
+        log.warning("a stored trace does not apply to this workload", exc_info=True)
+        return None
+    return schedule
 
 
 def measure_seeds(schedules: list[Schedule], target: Target, database: SliceDatabase,

@@ -11,22 +11,22 @@ trace that still does not apply (other blocks, other loops) is skipped.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from tvm.s_tir import Schedule
+from tvm.ir import IRModule
 from tvm.s_tir.meta_schedule.database import Workload
 from tvm.s_tir.schedule import Trace
 from tvm.target import Target
 
 from schedules_db.ms_adapter import SliceDatabase, stored_workload, to_tuning_record
-from schedules_db.neighbours import Neighbour, neighbours, top_records
+from schedules_db.neighbours import Neighbour, neighbours
 from workers.jobs import TuneJob
-from workers.seeding import measure_seeds
+from workers.seeding import measure_seeds, replayed
 from workers.warm import WorkerTools
 
-log = logging.getLogger(__name__)
 TRAILING_NUMBER = re.compile(r"\d+$")
 SEEDS_PER_WORKLOAD = 2  # the best schedules of each similar workload tried first
 
@@ -66,22 +66,17 @@ def refit_tile(old: Sequence[int], extent: int, max_innermost: int) -> list[int]
     return factors
 
 
-def adapted(trace: Trace, mod: object) -> Schedule | None:
+def adapted(trace: Trace, mod: IRModule) -> Schedule | None:
     """`trace` applied to `mod` with its tile sizes refitted; None if it does not apply."""
     schedule = Schedule(mod)
 
-    def decide(inst: object, inputs: list, attrs: list, decision: object) -> object:
-        if inst.kind.name != "SamplePerfectTile":  # type: ignore[attr-defined]
+    def decide(inst: Any, inputs: list, attrs: list, decision: Any) -> Any:
+        if inst.kind.name != "SamplePerfectTile":
             return decision
-        extent = int(schedule.get(inputs[0]).extent)
-        return refit_tile([int(d) for d in decision], extent, int(attrs[1]))  # type: ignore
+        extent = int(schedule.get(inputs[0]).extent)  # the loop as replayed so far
+        return refit_tile([int(d) for d in decision], extent, int(attrs[1]))
 
-    try:
-        trace.apply_to_schedule(schedule, remove_postproc=False, decision_provider=decide)
-    except Exception:  # other blocks or loops: this trace is not for this workload
-        log.debug("a similar workload's trace does not apply", exc_info=True)
-        return None
-    return schedule
+    return replayed(trace, schedule, decide)
 
 
 def seed_from_similar(job: TuneJob, target: Target, database: SliceDatabase,
@@ -94,8 +89,10 @@ def seed_from_similar(job: TuneJob, target: Target, database: SliceDatabase,
     schedules: list[Schedule] = []
     sources: list[str] = []
     for neighbour in alike:
+        if len(schedules) >= limit:
+            break
         theirs = stored_workload(tools.store, neighbour.shash)
-        for row in top_records(tools.store, neighbour, SEEDS_PER_WORKLOAD):
+        for row in tools.store.top_records(neighbour.key, neighbour.shash, SEEDS_PER_WORKLOAD):
             schedule = adapted(to_tuning_record(row, theirs).trace, workload.mod)
             if schedule is not None and len(schedules) < limit:
                 schedules.append(schedule)

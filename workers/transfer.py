@@ -7,19 +7,15 @@ already has records: a resumed search has its own.
 
 from __future__ import annotations
 
-import logging
-
 from tvm.s_tir import Schedule
-from tvm.s_tir.meta_schedule.database import TuningRecord, Workload
+from tvm.s_tir.meta_schedule.database import Workload
 from tvm.target import Target
 
 from schedules_db.lookup import nearest_shares_records
 from schedules_db.ms_adapter import SliceDatabase, to_tuning_record
 from workers.jobs import TuneJob
-from workers.seeding import measure_seeds
+from workers.seeding import measure_seeds, replayed
 from workers.warm import WorkerTools
-
-log = logging.getLogger(__name__)
 
 
 def seed_from_nearest_shares(job: TuneJob, target: Target, database: SliceDatabase,
@@ -28,7 +24,8 @@ def seed_from_nearest_shares(job: TuneJob, target: Target, database: SliceDataba
     workload and commit them to the job's slice; returns how many were measured."""
     rows = nearest_shares_records(tools.store, job.slice_key, job.task.shash, limit)
     schedules = [s for row in rows
-                 if (s := _replayed(to_tuning_record(row, workload), workload)) is not None]
+                 if (s := replayed(to_tuning_record(row, workload).trace,
+                                    Schedule(workload.mod))) is not None]
     if not schedules:
         print("transfer: no records at other shares of this workload and target")  # job log
         return 0
@@ -36,13 +33,3 @@ def seed_from_nearest_shares(job: TuneJob, target: Target, database: SliceDataba
     shares = sorted({row.share_percent for row in rows})
     print(f"transfer: measured {measured} schedules from shares {shares} first")
     return measured
-
-
-def _replayed(record: TuningRecord, workload: Workload) -> Schedule | None:
-    schedule = Schedule(workload.mod)
-    try:
-        record.trace.apply_to_schedule(schedule, remove_postproc=False)
-    except Exception:  # a trace TVM cannot replay here is skipped, as MetaSchedule does
-        log.warning("a transferred trace does not apply", exc_info=True)
-        return None
-    return schedule

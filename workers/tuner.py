@@ -95,6 +95,8 @@ def _seed(job: TuneJob, target: Target, tools: WorkerTools, database: SliceDatab
     """Schedules measured before a new slice's search: the workload's best at the nearest
     tuned shares (transfer), or, for a workload never tuned on this target, similar
     workloads' best (warm); returns how many were measured."""
+    if not (job.search.transfer or job.search.warm):
+        return 0
     limit = min(remaining, job.search.trials_per_round)
     key = job.slice_key
     never_tuned = not tools.store.tuned_shares(key.target_key, key.share_kind, job.task.shash)
