@@ -60,6 +60,12 @@ def minus_one_dim(path: Path) -> Path:
                  [_value("y", [None, 3, None, None])], [])
 
 
+def dynamic_batch(path: Path) -> Path:
+    """An input whose only dynamic dimension is the batch: x [?, 3, 4] -> Relu."""
+    return _save(path, [helper.make_node("Relu", ["x"], ["y"])], [_value("x", [None, 3, 4])],
+                 [_value("y", [None, 3, 4])], [])
+
+
 def scalar_inputs(path: Path) -> Path:
     """A float scalar (a gain) and an int64 scalar (a sample rate, as audio models take):
     y = x * gain + Cast(rate)."""

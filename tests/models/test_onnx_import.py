@@ -51,6 +51,14 @@ def test_dynamic_dims_hint_a_shape_that_is_then_accepted(tmp_path: Path) -> None
         load_model(str(path), {"x": (1, 4, 1, 1)})
 
 
+def test_a_dynamic_batch_alone_runs_at_batch_one_and_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = onnx_graphs.dynamic_batch(tmp_path / "m.onnx")
+    assert load_model(str(path)).input_shapes == {"x": (1, 3, 4)}
+    assert "dynamic batch dimension (?x3x4): running at batch 1" in capsys.readouterr().err
+    assert load_model(str(path), {"x": (5, 3, 4)}).input_shapes == {"x": (5, 3, 4)}
+
+
 def test_scalar_inputs_need_no_shape_and_keep_their_types(tmp_path: Path) -> None:
     model = load_model(str(onnx_graphs.scalar_inputs(tmp_path / "m.onnx")))
     assert model.input_shapes == {"x": (2, 3), "gain": (), "rate": ()}

@@ -52,8 +52,19 @@ def _convnet(rng: np.random.Generator) -> onnx.GraphProto:
          _weight(rng, "C2", [4, 8, 1, 1]), _weight(rng, "c2b", [4])])
 
 
+def _lstm(rng: np.random.Generator) -> onnx.GraphProto:
+    """x [5 steps, batch 1, 8] -> bidirectional LSTM (hidden 6): Y [5, 2, 1, 6]."""
+    node = helper.make_node("LSTM", ["x", "W", "R", "B"], ["y"], hidden_size=6,
+                            direction="bidirectional")
+    return helper.make_graph(
+        [node], "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 2, 1, 6])],
+        [_weight(rng, "W", [2, 24, 8]), _weight(rng, "R", [2, 24, 6]),
+         _weight(rng, "B", [2, 48])])
+
+
 FLOAT_MODELS: dict[str, Callable[[np.random.Generator], onnx.GraphProto]] = {
-    "mlp": _mlp, "convnet": _convnet}
+    "mlp": _mlp, "convnet": _convnet, "lstm": _lstm}
 
 
 class _Calibration(CalibrationDataReader):
@@ -93,6 +104,7 @@ def _ops(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("name,how,expected_op", [
     ("mlp", "dynamic", "MatMulInteger"), ("convnet", "dynamic", "ConvInteger"),
+    ("lstm", "dynamic", "DynamicQuantizeLSTM"),
     ("mlp", "qdq", "QuantizeLinear"), ("convnet", "qdq", "QuantizeLinear"),
     ("mlp", "qoperator", "QLinearMatMul"), ("convnet", "qoperator", "QLinearConv")])
 def test_quantized_model_runs_and_matches_onnxruntime(tmp_path: Path, tunesvc_env: dict,
@@ -149,6 +161,7 @@ def test_rewrites_compute_what_the_integer_operators_compute(tmp_path: Path) -> 
     cases = [(onnx.load(_quantized(tmp_path, "convnet", "dynamic")), "ConvInteger", 0.0),
              (onnx.load(_quantized(tmp_path, "convnet", "qoperator")), "QLinearConv", 0.05),
              (onnx.load(_quantized(tmp_path, "mlp", "qoperator")), "QLinearMatMul", 0.05),
+             (onnx.load(_quantized(tmp_path, "lstm", "dynamic")), "DynamicQuantizeLSTM", 0.05),
              (_matmul_integer_to_float(), "MatMulIntegerToFloat", 1e-6)]
     for original, op, step in cases:
         rewritten = quantized_operators(original)

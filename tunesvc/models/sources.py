@@ -11,6 +11,7 @@ A dimension is dynamic when the file gives no positive size for it (`-1`, `?`, a
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,12 @@ def _declared_dims(value: onnx.ValueInfoProto) -> list[int | None] | None:
 
 def _input_shape(value: onnx.ValueInfoProto, given: Shape | None, source: str) -> Shape:
     declared = _declared_dims(value)
+    if given is None and _only_batch_dynamic(declared):
+        batch_one = (1, *(int(d) for d in declared[1:]))
+        _note_once(f"note: input {value.name!r} of {source} has a dynamic batch dimension "
+                   f"({_show(declared)}): running at batch 1 (--input-shape "
+                   f"{value.name}:{_show(list(batch_one))} to choose)")
+        return batch_one
     if given is None:
         if declared is None or None in declared:
             raise UserError(f"input {value.name!r} of {source} has dynamic dimensions "
@@ -146,6 +153,21 @@ def _input_shape(value: onnx.ValueInfoProto, given: Shape | None, source: str) -
             raise UserError(f"input {value.name!r} of {source} has shape {_show(declared)}: "
                             f"only its dynamic (?) dimensions can change; got {_show(list(given))}")
     return given
+
+
+def _only_batch_dynamic(dims: list[int | None] | None) -> bool:
+    """A leading (batch) dimension is the only dynamic one, of a tensor of rank 2 or more."""
+    return dims is not None and len(dims) > 1 and dims[0] is None and None not in dims[1:]
+
+
+_NOTED: set[str] = set()
+
+
+def _note_once(text: str) -> None:
+    """A line on stderr, once per process (a model is loaded more than once by some commands)."""
+    if text not in _NOTED:
+        _NOTED.add(text)
+        print(text, file=sys.stderr)
 
 
 def _dtype(value: onnx.ValueInfoProto) -> str:

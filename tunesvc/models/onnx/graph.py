@@ -65,6 +65,9 @@ class Emitter:
                               if node.op_type == "Constant" and node.attribute
                               and node.attribute[0].name == "value"})
         self._counter = 0
+        graph = model.graph
+        self._taken = {name for node in graph.node for name in (*node.output, node.name)}
+        self._taken.update(value.name for value in (*graph.initializer, *graph.input))
 
     def rewritten(self, nodes: list[onnx.NodeProto]) -> onnx.ModelProto:
         """A copy of the model with `nodes` as its nodes, plus the constants emitted."""
@@ -76,8 +79,13 @@ class Emitter:
         return out
 
     def fresh(self, prefix: str) -> str:
-        self._counter += 1
-        return f"tunesvc_{prefix}_{self._counter}"
+        """A name no value or node of the graph has (an earlier rewrite's included)."""
+        while True:
+            self._counter += 1
+            name = f"tunesvc_{prefix}_{self._counter}"
+            if name not in self._taken:
+                self._taken.add(name)
+                return name
 
     def op(self, op_type: str, inputs: list[str], output: str | None = None,
            **attrs: object) -> str:

@@ -7,6 +7,10 @@ import converts and computes as the spec says (a part of preparing a graph for T
 - QLinearConv, QLinearMatMul and com.microsoft QLinearAdd and QLinearMul (no converter):
   dequantized, computed in float, quantized again (within one quantization step of
   onnxruntime's integer kernels).
+- DynamicQuantizeLSTM (com.microsoft, no converter): its int8 weights, stored transposed
+  ([directions, input, 4 x hidden]) with a scale and zero point per direction or per
+  column, dequantized and laid out as ONNX's LSTM takes them; then an LSTM in float (which
+  preparation unrolls), within the error of onnxruntime's dynamic quantization of the input.
 """
 
 from __future__ import annotations
@@ -127,6 +131,36 @@ def _qlinear_binary(op_type: str) -> Callable[[Emitter, onnx.NodeProto], None]:
     return rewrite
 
 
+def _dynamic_quantize_lstm(e: Emitter, node: onnx.NodeProto) -> None:
+    inputs = list(node.input) + [""] * (12 - len(node.input))
+    weights = [_lstm_weight(e, inputs[w], inputs[scale], inputs[scale + 1])
+               for w, scale in ((1, 8), (2, 10))]
+    attrs = _attrs(node)
+    lstm = onnx.helper.make_node("LSTM", [inputs[0], *weights, *inputs[3:8]], list(node.output),
+                                 name=e.fresh("LSTM"), **attrs)
+    while lstm.input and not lstm.input[-1]:
+        lstm.input.pop()
+    e.nodes.append(lstm)
+
+
+def _lstm_weight(e: Emitter, quantized: str, scale: str, zero_point: str) -> str:
+    """[directions, rows, 4 x hidden] int8 to ONNX's float [directions, 4 x hidden, rows];
+    a scale (and zero point) of shape [directions] or [directions, 4 x hidden]."""
+    value = e.initializer_value(scale)
+    per_column = value is not None and value.ndim == 2
+
+    def spread(x: str) -> str:  # against [directions, rows, 4 x hidden]
+        if per_column:
+            return e.unsqueeze(x, 1)
+        return e.op("Reshape", [x, e.const(np.array([-1, 1, 1], np.int64))])
+
+    centred = e.op("Cast", [quantized], to=INT32)
+    if zero_point:
+        centred = e.op("Sub", [centred, spread(e.op("Cast", [zero_point], to=INT32))])
+    real = e.op("Mul", [e.op("Cast", [centred], to=FLOAT), spread(scale)])
+    return e.op("Transpose", [real], perm=[0, 2, 1])
+
+
 REWRITES = {
     "ConvInteger": _conv_integer,
     f"{MICROSOFT}.MatMulIntegerToFloat": _matmul_integer_to_float,
@@ -134,4 +168,5 @@ REWRITES = {
     "QLinearMatMul": _qlinear_matmul,
     f"{MICROSOFT}.QLinearAdd": _qlinear_binary("Add"),
     f"{MICROSOFT}.QLinearMul": _qlinear_binary("Mul"),
+    f"{MICROSOFT}.DynamicQuantizeLSTM": _dynamic_quantize_lstm,
 }
