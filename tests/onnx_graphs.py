@@ -66,6 +66,18 @@ def dynamic_batch(path: Path) -> Path:
                  [_value("y", [None, 3, 4])], [])
 
 
+def scatter_gather(path: Path) -> Path:
+    """x [3, 4] -> Relu -> ScatterElements (axis 1, updates u [2, 4]) -> GatherND -> y,
+    as graph networks write them (TVM computes ScatterElements in one opaque block)."""
+    indices = numpy_helper.from_array(np.array([[0, 1, 2, 0], [1, 2, 0, 1]], np.int64), "idx")
+    rows = numpy_helper.from_array(np.array([[0], [2]], np.int64), "rows")
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("ScatterElements", ["r", "idx", "u"], ["s"], axis=1),
+             helper.make_node("GatherND", ["s", "rows"], ["y"])]
+    return _save(path, nodes, [_value("x", [3, 4]), _value("u", [2, 4])],
+                 [_value("y", [2, 4])], [indices, rows])
+
+
 def scalar_inputs(path: Path) -> Path:
     """A float scalar (a gain) and an int64 scalar (a sample rate, as audio models take):
     y = x * gain + Cast(rate)."""

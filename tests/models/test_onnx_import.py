@@ -35,7 +35,8 @@ def _run(path: Path, env: dict[str, str], tmp_path: Path, *args: str) -> dict:
     (onnx_graphs.scalar_inputs, []),
     (lambda p: onnx_graphs.recurrent(p, "LSTM", "bidirectional"), []),
     (lambda p: onnx_graphs.recurrent(p, "GRU", "reverse"), []),
-], ids=["shape-subgraph", "minus-one-dim", "scalar-inputs", "lstm", "gru"])
+    (onnx_graphs.scatter_gather, []),
+], ids=["shape-subgraph", "minus-one-dim", "scalar-inputs", "lstm", "gru", "scatter-gather"])
 def test_exported_graph_runs_and_matches_onnxruntime(make, shape: list[str], tmp_path: Path,
                                                      tunesvc_env: dict[str, str]) -> None:
     report = _run(make(tmp_path / "model.onnx"), tunesvc_env, tmp_path, *shape)

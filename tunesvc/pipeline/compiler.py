@@ -24,7 +24,7 @@ from tunesvc.pipeline.importer import fuse_passes, prepacks_weights
 from workers.measure import gpu_default_schedule
 
 # Part of every cached library's key: a change to the passes below must change it.
-PIPELINE_VERSION = "nhwc-prepack-winograd-1"
+PIPELINE_VERSION = "nhwc-prepack-winograd-2"
 
 
 def compile_with_database(mod: IRModule, target: Target, database: ms.database.Database,
@@ -46,10 +46,31 @@ def compile_with_database(mod: IRModule, target: Target, database: ms.database.D
 
 def _after_database(target: Target) -> list[tvm.transform.Pass]:
     if prepacks_weights(target):
-        return [relax.transform.SplitLayoutRewritePreproc(), relax.transform.FoldConstant()]
+        return [_split_weight_prepacking, relax.transform.FoldConstant()]
     if relax_pipeline.BackendDispatcher.is_gpu_target(target):
         return [gpu_default_schedule()]
     return []
+
+
+@tvm.transform.module_pass(opt_level=0, name="SplitWeightPrepacking")
+def _split_weight_prepacking(module: IRModule, _ctx: tvm.transform.PassContext) -> IRModule:
+    """Relax's SplitLayoutRewritePreproc on the kernels whose schedules rewrite a weight's
+    layout. The others are set aside while it runs: it takes every kernel to be made of
+    blocks, and one written as a single opaque block (TVM's ScatterElements, say) stops it."""
+    aside = {gv: func for gv, func in module.functions.items()
+             if isinstance(func, tvm.tirx.PrimFunc) and not _rewrites_layout(func)}
+    rest = IRModule({gv: func for gv, func in module.functions.items() if gv not in aside},
+                    attrs=module.attrs, global_infos=module.global_infos)
+    split = relax.transform.SplitLayoutRewritePreproc()(rest)
+    for gv, func in aside.items():
+        split[gv] = func
+    return split
+
+
+def _rewrites_layout(func: tvm.tirx.PrimFunc) -> bool:
+    """Whether a block of `func` is a layout rewrite MetaSchedule's RewriteLayout wrote."""
+    return "layout_free_buffers" in (func.attrs or {}) and \
+        "meta_schedule.layout_rewrite_preproc" in func.script()
 
 
 def _lower_passes(target: Target) -> list[tvm.transform.Pass]:
