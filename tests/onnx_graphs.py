@@ -78,6 +78,20 @@ def scatter_gather(path: Path) -> Path:
                  [_value("y", [2, 4])], [indices, rows])
 
 
+def data_if(path: Path) -> Path:
+    """An `If` on a value computed at run time: y = x * 2 if mean(x) >= 0 else -x."""
+    zero = numpy_helper.from_array(np.array(0.0, np.float32), "zero")
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    then = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["doubled"])], "then",
+                             [], [_value("doubled", [2, 3])])
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["negated"])], "else",
+                              [], [_value("negated", [2, 3])])
+    nodes = [helper.make_node("ReduceMean", ["x"], ["mean"], keepdims=0),
+             helper.make_node("GreaterOrEqual", ["mean", "zero"], ["positive"]),
+             helper.make_node("If", ["positive"], ["y"], then_branch=then, else_branch=other)]
+    return _save(path, nodes, [_value("x", [2, 3])], [_value("y", [2, 3])], [zero, two])
+
+
 def scalar_inputs(path: Path) -> Path:
     """A float scalar (a gain) and an int64 scalar (a sample rate, as audio models take):
     y = x * gain + Cast(rate)."""

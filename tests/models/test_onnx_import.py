@@ -60,6 +60,16 @@ def test_a_dynamic_batch_alone_runs_at_batch_one_and_says_so(
     assert load_model(str(path), {"x": (5, 3, 4)}).input_shapes == {"x": (5, 3, 4)}
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["then", "else"])
+def test_an_if_on_a_computed_value_takes_the_branch_its_condition_takes(
+        sign: float, tmp_path: Path, tunesvc_env: dict[str, str]) -> None:
+    inputs = tmp_path / "x.npz"
+    np.savez(inputs, x=np.full([2, 3], sign * 0.5, np.float32))
+    report = _run(onnx_graphs.data_if(tmp_path / "m.onnx"), tunesvc_env, tmp_path,
+                  "--inputs", str(inputs))
+    assert report["agreement_ok"] and report["max_abs_error"] == 0.0
+
+
 def test_scalar_inputs_need_no_shape_and_keep_their_types(tmp_path: Path) -> None:
     model = load_model(str(onnx_graphs.scalar_inputs(tmp_path / "m.onnx")))
     assert model.input_shapes == {"x": (2, 3), "gain": (), "rate": ()}

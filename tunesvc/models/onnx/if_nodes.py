@@ -6,8 +6,13 @@ mode flag) and on shapes that are fixed once input shapes are. TVM's ONNX import
 folding, an `If` whose condition is a constant is replaced by the branch it takes, and
 the fold runs again, since branches hold `If`s of their own.
 
-Never: inline a branch whose names clash with the enclosing graph's (it stays an `If`,
-and the import names it as unsupported).
+An `If` on a value computed at run time (a wake-word model runs a verifier only when its
+first score passes a threshold) becomes both branches and a `Where` on the condition for
+each output: the answer is the branch the condition takes, at the cost of computing
+both. Only where both branches give tensors of one element type each.
+
+Never: inline a branch whose names clash with the enclosing graph's or the other
+branch's (it stays an `If`, and the import names it as unsupported).
 """
 
 from __future__ import annotations
@@ -65,3 +70,46 @@ def _graph_names(graph: onnx.GraphProto) -> list[str]:
     """Names a graph defines at its own level (node outputs and initializers)."""
     return [name for node in graph.node for name in node.output if name] + \
         [t.name for t in graph.initializer]
+
+
+def select_data_ifs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with each top-level `If` on a run-time condition replaced by both branches
+    and a `Where` per output (unchanged where there is none, or a branch cannot be)."""
+    if not any(node.op_type == "If" for node in model.graph.node):
+        return model
+    emitter = Emitter(model)
+    taken = set(_graph_names(model.graph))
+    nodes: list[onnx.NodeProto] = []
+    for node in model.graph.node:
+        branches = _selectable(node, taken)
+        if branches is None:
+            nodes.append(node)
+            continue
+        then, other = branches
+        emitter.nodes = [*then.node, *other.node]
+        emitter.initializers.extend([*then.initializer, *other.initializer])
+        condition = emitter.op("Reshape", [node.input[0], emitter.const(np.zeros(0, np.int64))])
+        for outer, yes, no in zip(node.output, then.output, other.output):
+            emitter.op("Where", [condition, yes.name, no.name], output=outer)
+        nodes.extend(emitter.nodes)
+    return emitter.rewritten(nodes)
+
+
+def _selectable(node: onnx.NodeProto,
+                taken: set[str]) -> tuple[onnx.GraphProto, onnx.GraphProto] | None:
+    """The `If`'s two branches, if both can be computed side by side and selected from."""
+    if node.op_type != "If" or node.domain not in ("", "ai.onnx"):
+        return None
+    branches = {a.name: a.g for a in node.attribute}
+    then, other = branches["then_branch"], branches["else_branch"]
+    then_names, other_names = set(_graph_names(then)), set(_graph_names(other))
+    if taken & (then_names | other_names) or then_names & other_names:
+        return None
+    if not len(then.output) == len(other.output) == len(node.output):
+        return None
+    for yes, no in zip(then.output, other.output):
+        if not (yes.type.HasField("tensor_type") and no.type.HasField("tensor_type")):
+            return None
+        if yes.type.tensor_type.elem_type != no.type.tensor_type.elem_type:
+            return None
+    return then, other

@@ -24,7 +24,8 @@ from tunesvc.errors import UserError, first_line
 from tunesvc.models.onnx.graph import Emitter, inferred_shapes
 from tunesvc.models.onnx.quantized import quantized_operators
 from tunesvc.models.onnx.stable import stable_operators
-from tunesvc.models.onnx.if_nodes import inline_constant_ifs, with_input_values
+from tunesvc.models.onnx.if_nodes import (inline_constant_ifs, select_data_ifs,
+                                          with_input_values)
 from tunesvc.models.onnx.rnn import RECURRENT_OPS, unroll_recurrent
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,15 @@ MAX_IF_ROUNDS = 8  # If nesting depth followed
 def prepare_for_tvm(proto: onnx.ModelProto, shapes: dict[str, Shape], source: str,
                     values: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
     """`proto` with `shapes` fixed, the inputs in `values` made constants, constant shape
-    computations folded, decided `If`s inlined, recurrent layers unrolled, integer operators
+    computations folded, decided `If`s inlined and the others computed both ways and
+    selected from (`if_nodes`), recurrent layers unrolled, integer operators
     rewritten into ones TVM converts (`quantized`) and operators TVM computes otherwise than
     onnxruntime rewritten (`stable`); UserError
     naming any operator TVM cannot import."""
     shaped = with_input_shapes(proto, shapes)
     folded = fold_constants(shaped, source, values, reference=proto)
-    prepared = stable_operators(quantized_operators(clips_as_relus(folded)))
+    selected = select_data_ifs(folded)
+    prepared = stable_operators(quantized_operators(clips_as_relus(selected)))
     if any(node.op_type in RECURRENT_OPS for node in prepared.graph.node):
         prepared = fold_constants(unroll_recurrent(prepared, source), source)
     check_supported(prepared, source)
