@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import onnx
@@ -134,3 +135,18 @@ class Emitter:
             self.op("Transpose", [x], output=name, perm=perm)
         else:
             self.op("Identity", [x], output=name)
+
+
+def rewrite_nodes(model: onnx.ModelProto,
+                  rewrite: Callable[[Emitter, onnx.NodeProto], bool]) -> onnx.ModelProto:
+    """A copy of `model` in which each node that `rewrite` takes (it emits the node's
+    replacement, writing the node's own output names, and returns True) is replaced."""
+    emitter = Emitter(model)
+    nodes: list[onnx.NodeProto] = []
+    for node in model.graph.node:
+        emitter.nodes = []
+        if rewrite(emitter, node):
+            nodes.extend(emitter.nodes)
+        else:
+            nodes.append(node)
+    return emitter.rewritten(nodes)

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from tunesvc.models.onnx.graph import Emitter
+from tunesvc.models.onnx.graph import Emitter, rewrite_nodes
 
 
 def with_input_values(model: onnx.ModelProto, values: dict[str, np.ndarray]) -> onnx.ModelProto:
@@ -77,22 +77,21 @@ def select_data_ifs(model: onnx.ModelProto) -> onnx.ModelProto:
     and a `Where` per output (unchanged where there is none, or a branch cannot be)."""
     if not any(node.op_type == "If" for node in model.graph.node):
         return model
-    emitter = Emitter(model)
     taken = set(_graph_names(model.graph))
-    nodes: list[onnx.NodeProto] = []
-    for node in model.graph.node:
+
+    def select(emitter: Emitter, node: onnx.NodeProto) -> bool:
         branches = _selectable(node, taken)
         if branches is None:
-            nodes.append(node)
-            continue
+            return False
         then, other = branches
-        emitter.nodes = [*then.node, *other.node]
+        emitter.nodes.extend([*then.node, *other.node])
         emitter.initializers.extend([*then.initializer, *other.initializer])
         condition = emitter.op("Reshape", [node.input[0], emitter.const(np.zeros(0, np.int64))])
         for outer, yes, no in zip(node.output, then.output, other.output):
             emitter.op("Where", [condition, yes.name, no.name], output=outer)
-        nodes.extend(emitter.nodes)
-    return emitter.rewritten(nodes)
+        return True
+
+    return rewrite_nodes(model, select)
 
 
 def _selectable(node: onnx.NodeProto,

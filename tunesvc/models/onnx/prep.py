@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 
 from tunesvc.errors import UserError, first_line
-from tunesvc.models.onnx.graph import Emitter, inferred_shapes
+from tunesvc.models.onnx.graph import Emitter, inferred_shapes, rewrite_nodes
 from tunesvc.models.onnx.quantized import quantized_operators
 from tunesvc.models.onnx.stable import stable_operators
 from tunesvc.models.onnx.if_nodes import (inline_constant_ifs, select_data_ifs,
@@ -159,18 +159,16 @@ def clips_as_relus(model: onnx.ModelProto) -> onnx.ModelProto:
     for lo = 0) and min(y, hi) = hi - relu(hi - y). TVM imports Clip as an opaque kernel
     that layout rewriting cannot see through (and Max/Min as stack-and-reduce); Relu, Add
     and Sub it imports as elementwise operators, which fuse into the producer."""
-    emitter = Emitter(model)
-    nodes: list[onnx.NodeProto] = []
-    for node in model.graph.node:
+    def as_relus(emitter: Emitter, node: onnx.NodeProto) -> bool:
         bounds = _clip_bounds(emitter, node)
         if bounds is None:
-            nodes.append(node)
-            continue
+            return False
         value = _clip_with_relus(emitter, node.input[0], *bounds)
-        nodes.extend(emitter.nodes)
-        nodes.append(onnx.helper.make_node("Identity", [value], [node.output[0]], name=node.name))
-        emitter.nodes = []
-    return emitter.rewritten(nodes)
+        emitter.nodes.append(onnx.helper.make_node("Identity", [value], [node.output[0]],
+                                                   name=node.name))
+        return True
+
+    return rewrite_nodes(model, as_relus)
 
 
 def _clip_with_relus(e: Emitter, x: str, low: np.ndarray | None,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import onnx
 
-from tunesvc.models.onnx.graph import Emitter
+from tunesvc.models.onnx.graph import Emitter, rewrite_nodes
 
 INT32, FLOAT = onnx.TensorProto.INT32, onnx.TensorProto.FLOAT
 MICROSOFT = "com.microsoft"
@@ -30,17 +30,13 @@ def quantized_operators(model: onnx.ModelProto) -> onnx.ModelProto:
     """`model` with the operators above rewritten (unchanged if it has none)."""
     if not any(_key(node) in REWRITES for node in model.graph.node):
         return model
-    emitter = Emitter(model)
-    nodes: list[onnx.NodeProto] = []
-    for node in model.graph.node:
+    def integer_free(emitter: Emitter, node: onnx.NodeProto) -> bool:
         rewrite = REWRITES.get(_key(node))
-        if rewrite is None:
-            nodes.append(node)
-            continue
-        rewrite(emitter, node)  # writes the node's own output names
-        nodes.extend(emitter.nodes)
-        emitter.nodes = []
-    return emitter.rewritten(nodes)
+        if rewrite is not None:
+            rewrite(emitter, node)  # writes the node's own output names
+        return rewrite is not None
+
+    return rewrite_nodes(model, integer_free)
 
 
 def _key(node: onnx.NodeProto) -> str:
