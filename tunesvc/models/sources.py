@@ -24,7 +24,7 @@ from tunesvc.models.onnx.imported import OnnxGraph, onnx_fingerprint
 from tunesvc.models.onnx.prep import prepare_for_tvm
 from tunesvc.models.zoo import INPUT_NAME, ZOO
 
-_SHAPE_RE = re.compile(r"^(?P<name>[^:]+):(?P<dims>\d+(?:x\d+)*)$")
+_SHAPE_RE = re.compile(r"^(?P<name>.+):(?P<dims>\d+(?:x\d+)*)$")
 
 
 def parse_input_shape(text: str) -> tuple[str, Shape]:
