@@ -84,6 +84,7 @@ def select_data_ifs(model: onnx.ModelProto) -> onnx.ModelProto:
         if branches is None:
             return False
         then, other = branches
+        taken.update(_graph_names(then), _graph_names(other))  # for the next If's check
         emitter.nodes.extend([*then.node, *other.node])
         emitter.initializers.extend([*then.initializer, *other.initializer])
         condition = emitter.op("Reshape", [node.input[0], emitter.const(np.zeros(0, np.int64))])
