@@ -4,6 +4,10 @@ MetaSchedule's EvolutionarySearch only remembers what it measured in the current
 source says so: "TODO: add records from the database to avoid re-measuring"), so a resumed
 job could spend trials measuring stored candidates again. This wrapper delegates to it and
 drops candidates whose scheduled module matches one already in the database slice.
+
+It also keeps the search to its trial budget itself: the inner search clamps its last batch
+to the budget only once, so asking it again after a batch of known candidates would give a
+full batch past the budget.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class SkipMeasuredSearch(PySearchStrategy):
         self.inner = inner
         self.measured = set(measured)
         self.skipped = 0
+        self.max_trials: int | None = None  # set by pre_tuning; None: no budget
+        self.given = 0  # candidates handed out for measuring in this run
 
     def _initialize_with_tune_context(self, context: ms.TuneContext) -> None:
         self.inner._initialize_with_tune_context(context)
@@ -52,6 +58,7 @@ class SkipMeasuredSearch(PySearchStrategy):
     def pre_tuning(self, max_trials: int, num_trials_per_iter: int, design_spaces: list,
                    database: ms.database.Database | None = None,
                    cost_model: ms.cost_model.CostModel | None = None) -> None:
+        self.max_trials, self.given = max_trials, 0
         self.inner.pre_tuning(max_trials, num_trials_per_iter, design_spaces, database,
                               cost_model)
 
@@ -60,13 +67,16 @@ class SkipMeasuredSearch(PySearchStrategy):
 
     def generate_measure_candidates(self) -> list[ms.MeasureCandidate] | None:
         for _ in range(MAX_STALE_ROUNDS):
-            batch = self.inner.generate_measure_candidates()
+            left = None if self.max_trials is None else self.max_trials - self.given
+            batch = self.inner.generate_measure_candidates() if left is None or left > 0 else None
             if batch is None:
                 return None
             fresh = [c for c in batch if module_hash(c.sch.mod) not in self.measured]
             self.skipped += len(batch) - len(fresh)
             if fresh:
+                fresh = fresh[:left]
                 self.measured.update(module_hash(c.sch.mod) for c in fresh)
+                self.given += len(fresh)
                 return fresh
         return None
 

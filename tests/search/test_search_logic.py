@@ -58,6 +58,18 @@ def test_candidates_measured_in_one_batch_are_not_handed_out_again() -> None:
     assert search.generate_measure_candidates() is None
 
 
+def test_the_search_stops_at_its_budget_after_a_batch_of_known_candidates() -> None:
+    # The inner search clamps its last batch to the budget once: asked again after a batch
+    # of known candidates, it hands out a full batch. The wrapper keeps to the budget.
+    known = split_candidates(matmul_module(64), "matmul", 2)
+    fresh = split_candidates(matmul_module(32), "matmul", 8)
+    search = SkipMeasuredSearch(FakeSearch([fresh[0:4], known, fresh[4:8]]), set(_hashes(known)))
+    search.pre_tuning(6, 4, [])
+    assert len(search.generate_measure_candidates()) == 4
+    assert _hashes(search.generate_measure_candidates()) == _hashes(fresh[4:6])
+    assert search.generate_measure_candidates() is None
+
+
 def _replay_tools(db_url: str, target_text: str) -> WorkerTools:
     tools = WorkerTools(builder=ReplayBuilder(), runner=ReplayRunner(), cores=1, db_url=db_url)
     tools.proven_for.add(target_text)  # nothing is measured: there is no share to prove
