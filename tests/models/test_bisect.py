@@ -44,6 +44,7 @@ def test_bisect_names_the_node_tvm_gets_wrong(tmp_path: Path) -> None:
     as_given = replace(loaded, for_tvm=replace(loaded.for_tvm, prepared=loaded.proto))  # as given
     diff = first_divergence(as_given, _inputs())
     assert diff is not None and diff.node == "normalize" and diff.op_type == "MeanVarianceNormalization"
+    assert diff.cause == "TVM"
     assert "inf" in diff.tvm or "nan" in diff.tvm or diff.max_abs_error > 1
 
 
@@ -68,3 +69,41 @@ def test_is_inf_attributes_are_kept(tmp_path: Path, monkeypatch) -> None:  # typ
     value = [np.array([np.inf, -np.inf, 1.0, 0.0], dtype="float32")]
     tuned = load(loaded, share=100, db=f"sqlite:///{tmp_path / 'db.sqlite'}")
     np.testing.assert_array_equal(tuned(*value)[0], [0.0, 1.0, 0.0, 0.0])
+
+
+def test_bisect_tells_a_change_made_by_the_preparation(tmp_path: Path) -> None:
+    """A prepared graph that computes one node otherwise than the graph as given: bisect
+    names that node and says the preparation changed it, not TVM."""
+    loaded = load_model(str(_normalized_features(tmp_path / "f.onnx")))
+    prepared = onnx.ModelProto()
+    prepared.CopyFrom(loaded.for_tvm.prepared)
+    negate = next(node for node in prepared.graph.node if node.name == "negate")
+    negate.op_type = "Identity"  # y = n where the model says y = -n
+    altered = replace(loaded, for_tvm=replace(loaded.for_tvm, prepared=prepared))
+    diff = first_divergence(altered, _inputs())
+    assert diff is not None and diff.node == "negate" and diff.value == "y"
+    assert diff.cause == "preparation"
+
+
+def _log_of_clipped(path: Path) -> Path:
+    """log(clip(x, 1e-10, inf)), as spectrogram front ends write it before a log-mel."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, SHAPE)
+    low = helper.make_tensor("low", TensorProto.FLOAT, [], [1e-10])
+    high = helper.make_tensor("high", TensorProto.FLOAT, [], [np.inf])
+    nodes = [helper.make_node("Clip", ["x", "low", "high"], ["c"], name="floor"),
+             helper.make_node("Log", ["c"], ["y"], name="log")]
+    graph = helper.make_graph(nodes, "logclip", [x], [y], initializer=[low, high])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_a_clip_with_an_infinite_bound_matches_onnxruntime(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TUNESVC_HOME", str(tmp_path / "home"))
+    loaded = load_model(str(_log_of_clipped(tmp_path / "logclip.onnx")))
+    inputs = [np.random.default_rng(1).standard_normal(SHAPE).astype("float32")]
+    assert first_divergence(loaded, inputs) is None
+    tuned = load(loaded, share=100, db=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    got, expected = tuned(*inputs), reference_outputs(loaded, inputs)
+    assert np.all(np.isfinite(got[0]))
+    assert compare(got, expected).ok

@@ -1,7 +1,9 @@
-"""Where does TVM's answer leave onnxruntime's? Every intermediate value of the graph as TVM
-imports it is made an output, the graph is run by both engines on the same inputs (TVM
-with its default schedules: a wrong answer is a lowering's, not a schedule's), and the
-values are compared in the graph's order: the first one beyond tolerance names its node.
+"""Where does TVM's answer leave onnxruntime's? Every intermediate value is made an output:
+TVM runs the graph as tunesvc prepared it for import (with its default schedules: a wrong
+answer is a lowering's, not a schedule's), onnxruntime the graph as the user gave it, and
+the values both graphs hold are compared in the prepared graph's order: the first one
+beyond tolerance names its node. onnxruntime then runs the prepared graph too, to tell
+who changed that value: tunesvc's preparation (onnxruntime agrees with TVM on it) or TVM.
 
 ONNX models only (a PyTorch model's intermediates have no names to compare by).
 """
@@ -36,6 +38,7 @@ class ValueDiff:
     tolerance: float
     tvm: str  # a summary: shape, min, max, mean, count of inf and nan
     reference: str
+    cause: str  # "preparation" (tunesvc's graph rewrite) or "TVM"
 
 
 def first_divergence(model: LoadedModel, inputs: list[np.ndarray]) -> ValueDiff | None:
@@ -44,19 +47,37 @@ def first_divergence(model: LoadedModel, inputs: list[np.ndarray]) -> ValueDiff 
         raise UserError("--bisect compares ONNX graphs node by node; a PyTorch model has none")
     graph, values = _with_every_value(model.for_tvm.prepared)
     feed = reference_feed(model, inputs)
-    with model_step("running every intermediate value with onnxruntime", model.source):
-        session = onnxruntime.InferenceSession(graph.SerializeToString(),
-                                               providers=["CPUExecutionProvider"])
-        expected = dict(zip(values, session.run(values, feed)))
+    expected = _as_given_values(model, feed) or _onnxruntime_values(model, graph, values, feed)
     with model_step("running every intermediate value with TVM", model.source):
         got = _tvm_outputs(model, graph, inputs)
     producers = {out: node for node in graph.graph.node for out in node.output}
-    for value in values:
+    for value in (v for v in values if v in expected):
         diff = _diff(value, got[value], expected[value])
         if diff is not None:
             node = producers[value]
-            return ValueDiff(node.name or f"({node.op_type})", node.op_type, value, *diff)
+            prepared = _onnxruntime_values(model, graph, [value], feed)[value]
+            cause = "TVM" if _diff(value, got[value], prepared) else "preparation"
+            return ValueDiff(node.name or f"({node.op_type})", node.op_type, value, *diff, cause)
     return None
+
+
+def _as_given_values(model: LoadedModel, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every intermediate value of the graph as the user gave it, by onnxruntime; empty if
+    that graph cannot expose them (its shapes cannot be inferred, say)."""
+    try:
+        graph, values = _with_every_value(model.proto)
+        return _onnxruntime_values(model, graph, values, feed)
+    except Exception:  # noqa: BLE001 - the prepared graph is the fallback reference
+        log.info("every value of %s as given: not available", model.source, exc_info=True)
+        return {}
+
+
+def _onnxruntime_values(model: LoadedModel, graph: onnx.ModelProto, values: list[str],
+                        feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    with model_step("running every intermediate value with onnxruntime", model.source):
+        session = onnxruntime.InferenceSession(graph.SerializeToString(),
+                                               providers=["CPUExecutionProvider"])
+        return dict(zip(values, session.run(values, feed)))
 
 
 def _with_every_value(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
@@ -129,4 +150,10 @@ def describe(diff: ValueDiff | None) -> str:
                 "the difference comes from tuned kernels or the final tolerance")
     return (f"first difference: node {diff.node} ({diff.op_type}), output {diff.value!r}: "
             f"max abs error {diff.max_abs_error:.3g} (tolerance {diff.tolerance:.3g})\n"
-            f"  TVM:         {diff.tvm}\n  onnxruntime: {diff.reference}")
+            f"  TVM:         {diff.tvm}\n  onnxruntime: {diff.reference}\n"
+            f"  changed by:  {_CAUSES[diff.cause]}")
+
+
+_CAUSES = {"TVM": "TVM (onnxruntime computes the graph tunesvc prepared for TVM as given)",
+           "preparation": "tunesvc's preparation of the graph for TVM (onnxruntime computes "
+                          "the prepared graph as TVM does)"}

@@ -173,6 +173,9 @@ def clips_as_relus(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def _clip_with_relus(e: Emitter, x: str, low: np.ndarray | None,
                      high: np.ndarray | None) -> str:
+    # An infinite bound clips nothing, and as arithmetic it would give inf - inf = nan.
+    low = None if low is not None and np.all(np.isneginf(low)) else low
+    high = None if high is not None and np.all(np.isposinf(high)) else high
     if low is not None and not np.any(low):
         x = e.op("Relu", [x])
     elif low is not None:
