@@ -157,13 +157,34 @@ def check_outputs(model: LoadedModel, outputs: list[np.ndarray],
 
 
 def compare(outputs: list[np.ndarray], expected: list[np.ndarray]) -> Agreement:
-    """Within the float32 rule: RELATIVE_TOLERANCE x max(1, largest |expected|)."""
-    tolerance = max(RELATIVE_TOLERANCE * max(1.0, float(np.max(np.abs(want))))
+    """Within the float32 rule: RELATIVE_TOLERANCE x max(1, largest finite |expected|). The
+    same inf or nan at the same place in both agrees; the rule then says the reference holds
+    such values (made-up inputs outside what the model expects often give them)."""
+    tolerance = max(RELATIVE_TOLERANCE * max(1.0, _largest_finite(want))
                     for want in expected) if expected else 0.0
-    return Agreement(_max_abs_difference(outputs, expected), tolerance,
-                     f"float32: {RELATIVE_TOLERANCE:g} x max(1, largest |reference|)")
+    rule = f"float32: {RELATIVE_TOLERANCE:g} x max(1, largest |reference|)"
+    special = sum(int(np.size(want) - np.count_nonzero(np.isfinite(want))) for want in expected)
+    if special:
+        rule += (f"; the reference itself holds {special} inf/nan values: are the inputs "
+                 "meaningful? (--input-value, --inputs)")
+    return Agreement(_max_abs_difference(outputs, expected), tolerance, rule)
+
+
+def _largest_finite(values: np.ndarray) -> float:
+    finite = np.abs(values[np.isfinite(values)]) if values.size else values
+    return float(np.max(finite)) if finite.size else 0.0
 
 
 def _max_abs_difference(outputs: list[np.ndarray], expected: list[np.ndarray]) -> float:
-    return max((float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
+    return max((_largest_difference(got, want)
                 for got, want in zip(outputs, expected, strict=True) if want.size), default=0.0)
+
+
+def _largest_difference(got: np.ndarray, want: np.ndarray) -> float:
+    """Largest |got - want|, where the same inf or nan in both counts as no difference (a
+    different special value, or one against a number, is inf)."""
+    got, want = np.broadcast_arrays(got.astype(np.float64), want.astype(np.float64))
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    with np.errstate(invalid="ignore"):  # inf - inf: a special value, decided by `same`
+        difference = np.where(same, 0.0, np.abs(got - want))
+    return float(np.max(np.where(np.isnan(difference), np.inf, difference)))
