@@ -171,7 +171,7 @@ def compare(outputs: list[np.ndarray], expected: list[np.ndarray]) -> Agreement:
 
 
 def _largest_finite(values: np.ndarray) -> float:
-    finite = np.abs(values[np.isfinite(values)]) if values.size else values
+    finite = np.abs(values[np.isfinite(values)])
     return float(np.max(finite)) if finite.size else 0.0
 
 
