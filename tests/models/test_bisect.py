@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from tunesvc.evaluation.bisect import first_divergence
+from tunesvc.evaluation.bisect import describe, first_divergence
 from tunesvc.models.sources import load_model
 from tunesvc.evaluation.reference import compare, reference_outputs
 from tunesvc.runtime.tuned import load
@@ -83,6 +83,8 @@ def test_bisect_tells_a_change_made_by_the_preparation(tmp_path: Path) -> None:
     diff = first_divergence(altered, _inputs())
     assert diff is not None and diff.node == "negate" and diff.value == "y"
     assert diff.cause == "preparation"
+    assert (diff.op_type, diff.prepared_op_type) == ("Neg", "Identity")
+    assert "(Neg, prepared for TVM as Identity)" in describe(diff)
 
 
 def _log_of_clipped(path: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tunesvc.runtime.timing import RoundRatios, time_interleaved
+from tunesvc.runtime.timing import RoundRatios, runs_within, time_interleaved
 
 
 def test_engines_take_turns_and_a_budgeted_one_stops_in_time() -> None:
@@ -33,3 +33,12 @@ def test_round_ratios_are_medians_of_per_round_ratios() -> None:
     assert ratio is not None and ratio.rounds == 4
     assert ratio.median == 2.0 and ratio.low <= ratio.median <= ratio.high
     assert RoundRatios.of(a[:2], []) is None
+
+
+def test_slow_calls_are_timed_fewer_times_within_the_budget() -> None:
+    def slow() -> None:
+        time.sleep(0.05)
+
+    assert 3 <= runs_within(slow, runs=50, at_least=3, budget_sec=0.5) <= 10
+    assert runs_within(slow, runs=50, at_least=3, budget_sec=0.01) == 3
+    assert runs_within(lambda: None, runs=50, at_least=3, budget_sec=0.5) == 50

@@ -47,7 +47,9 @@ def cli() -> None:
               help="Share to run at, in percent [default: GPU: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE "
                    "or 100; CPU: this process's cores].")
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(1),
-              help="Timed runs for the latency figures (spread over 10 interleaved rounds: at least 10).")
+              help="Timed runs for the latency figures (spread over 10 interleaved rounds: at least "
+                   "10), fewer when they would take over 60 s (a slow untuned model); "
+                   "the output says so.")
 @shape_option
 @inputs_option
 @db_option

@@ -32,7 +32,8 @@ class ValueDiff:
     """The first value that differs: which node made it, how far apart, what each holds."""
 
     node: str
-    op_type: str
+    op_type: str  # in the graph as given
+    prepared_op_type: str  # what tunesvc's preparation made of it (the same if untouched)
     value: str
     max_abs_error: float
     tolerance: float
@@ -50,15 +51,24 @@ def first_divergence(model: LoadedModel, inputs: list[np.ndarray]) -> ValueDiff 
     expected = _as_given_values(model, feed) or _onnxruntime_values(model, graph, values, feed)
     with model_step("running every intermediate value with TVM", model.source):
         got = _tvm_outputs(model, graph, inputs)
-    producers = {out: node for node in graph.graph.node for out in node.output}
     for value in (v for v in values if v in expected):
         diff = _diff(value, got[value], expected[value])
         if diff is not None:
-            node = producers[value]
             prepared = _onnxruntime_values(model, graph, [value], feed)[value]
             cause = "TVM" if _diff(value, got[value], prepared) else "preparation"
-            return ValueDiff(node.name or f"({node.op_type})", node.op_type, value, *diff, cause)
+            return ValueDiff(*_producer(model, graph, value), value, *diff, cause)
     return None
+
+
+def _producer(model: LoadedModel, prepared: onnx.ModelProto, value: str) -> tuple[str, str, str]:
+    """The name and op type of the node that makes `value` in the graph as given (the
+    prepared graph's if the preparation made it), and the prepared node's op type."""
+    def producers(graph: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+        return {out: node for node in graph.graph.node for out in node.output}
+
+    made = producers(prepared)[value]
+    given = producers(model.proto).get(value, made)
+    return given.name or f"({given.op_type})", given.op_type, made.op_type
 
 
 def _as_given_values(model: LoadedModel, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -142,7 +152,10 @@ def describe(diff: ValueDiff | None) -> str:
     if diff is None:
         return ("every intermediate value matches onnxruntime with TVM's default schedules: "
                 "the difference comes from tuned kernels or the final tolerance")
-    return (f"first difference: node {diff.node} ({diff.op_type}), output {diff.value!r}: "
+    rewritten = ("" if diff.prepared_op_type == diff.op_type
+                 else f", prepared for TVM as {diff.prepared_op_type}")
+    return (f"first difference: node {diff.node} ({diff.op_type}{rewritten}), "
+            f"output {diff.value!r}: "
             f"max abs error {diff.max_abs_error:.3g} (tolerance {diff.tolerance:.3g})\n"
             f"  TVM:         {diff.tvm}\n  onnxruntime: {diff.reference}\n"
             f"  changed by:  {_CAUSES[diff.cause]}")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tunesvc.evaluation.baselines import Comparison, compare_engines, skipped
+from tunesvc.evaluation.baselines import ROUNDS, Comparison, compare_engines, skipped
 from tunesvc.evaluation.decode import decode
 from tunesvc.models.base import LoadedModel
 from tunesvc.models.spec import ModelSpec
 from tunesvc.models.inputs import model_inputs
 from tunesvc.evaluation.reference import check_outputs, engine_name
 from tunesvc.runtime.tuned import OtherTargetRecords, TunedModel, load, records_for_other_targets
-from tunesvc.runtime.timing import LatencyStats
+from tunesvc.runtime.timing import LatencyStats, runs_within
 from workers.cpu_isa import isa_of
 
 
@@ -48,6 +48,7 @@ class RunReport:
     records_for_other_targets: list[OtherTargetRecords]
     reference_engine: str = "onnxruntime"  # what the outputs were checked against
     tolerance_rule: str = ""  # how `tolerance` was derived
+    runs_asked: int = 0  # --runs; more than `runs` when slow calls hit the time budget
 
     @classmethod
     def from_json(cls, text: str) -> RunReport:
@@ -63,6 +64,8 @@ def run_model(model: ModelSpec | LoadedModel, target: str, share: int | None, db
     inputs = (model.inputs(tuned.model) if isinstance(model, ModelSpec)
               else model_inputs(tuned.model))
     agreement = check_outputs(tuned.model, tuned(*inputs), inputs)
+    runs_asked = runs
+    runs = runs_within(tuned.timed_call(*inputs), runs, at_least=ROUNDS if reference else 1)
     if reference:
         comparison = compare_engines(tuned, inputs, runs)
         latency = comparison.tuned
@@ -75,7 +78,7 @@ def run_model(model: ModelSpec | LoadedModel, target: str, share: int | None, db
         median_sec=latency.median_sec, p90_sec=latency.p90_sec,
         runs=latency.runs, latency=latency, comparison=comparison,
         max_abs_error=agreement.max_abs_error, tolerance=agreement.tolerance,
-        tolerance_rule=agreement.rule,
+        tolerance_rule=agreement.rule, runs_asked=runs_asked,
         agreement_ok=agreement.ok, compiled_library=str(tuned.library_path),
         cache_hit=tuned.cache_hit, operators=_operators(tuned),
         records_for_other_targets=records_for_other_targets(tuned, db_url),

@@ -14,6 +14,7 @@ from schedules_db import SliceSummary, StoreStats
 from schedules_db.engine import safe_url
 from schedules_db.model_registry import ModelTask
 from tunesvc.evaluation.baselines import DEFAULT_BUDGET_SEC, Comparison
+from tunesvc.runtime.timing import TIMED_BUDGET_SEC
 from tunesvc.tuning.dispatch import ShareSummary
 from tunesvc.gpus import GpuScan
 from tunesvc.evaluation.run import OperatorReport, RunReport
@@ -166,7 +167,7 @@ def run_text(report: RunReport) -> str:
     return "\n".join([
         f"{report.model} on {report.isa} at {report.share_detail}: median {ms(latency.median_sec)}, "
         f"p90 {ms(latency.p90_sec)}, p99 {ms(latency.p99_sec)}, mean {ms(latency.mean_sec)} "
-        f"over {latency.runs} runs",
+        f"over {latency.runs} runs{_runs_cut(report)}",
         *comparison_lines(report.comparison),
         f"output {check} {report.reference_engine} (max abs error {report.max_abs_error:.2e}, "
         f"tolerance {report.tolerance:.2e}: {report.tolerance_rule or 'float32 rule'})",
@@ -179,6 +180,13 @@ def run_text(report: RunReport) -> str:
         tabulate(rows, headers=["operator", "uses", "schedule from", "tuned kernel"],
                  tablefmt="simple"),
     ])
+
+
+def _runs_cut(report: RunReport) -> str:
+    if report.runs_asked <= report.latency.runs:
+        return ""
+    return (f" (of --runs {report.runs_asked}: {TIMED_BUDGET_SEC:g} s of timed calls at most"
+            f"{', and at least one a round' if report.comparison.rounds else ''})")
 
 
 def comparison_lines(comparison: Comparison) -> list[str]:

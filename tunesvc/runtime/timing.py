@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 WARMUP_CALLS = 3
+TIMED_BUDGET_SEC = 60.0  # a model's own timed calls: about this long at most
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,17 @@ def time_calls(call: Callable[[], object], runs: int, warmup: int = WARMUP_CALLS
     for _ in range(warmup):
         call()
     return LatencyStats.of(_timed(call, runs))
+
+
+def runs_within(call: Callable[[], object], runs: int, at_least: int,
+                budget_sec: float = TIMED_BUDGET_SEC) -> int:
+    """`runs`, or fewer (never under `at_least`) when that many calls would take longer
+    than `budget_sec`, as one call, timed here, tells (an untuned detector can take
+    seconds a call)."""
+    started = time.perf_counter()
+    call()
+    one_sec = max(time.perf_counter() - started, 1e-9)
+    return max(at_least, min(runs, int(budget_sec / one_sec)))
 
 
 @dataclass(frozen=True)
