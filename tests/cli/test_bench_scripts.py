@@ -62,3 +62,19 @@ def test_transfer_benchmark_small(tuned_mlp, tmp_path: Path, tunesvc_env: dict) 
     assert [(p["mode"], p["budget"]) for p in points] == [("transfer", 8), ("scratch", 8)]
     assert all(p["trials"] > 0 and p["tuned_median_sec"] > 0 for p in points)
     assert "within 5% of the best from scratch" in (out / "results.md").read_text()
+
+
+def test_int8_benchmark_small(tmp_path: Path, tunesvc_env: dict) -> None:
+    out = tmp_path / "int8"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_int8.py"), "zoo:convnet", "--out", str(out),
+         "--rounds", "4", "--runs", "10"],
+        capture_output=True, text=True, env=tunesvc_env, timeout=1200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["onnxruntime"]) == {"float", "qdq", "dynamic"}
+    assert results["onnxruntime"]["float"]["ratio_to_float"] == 1.0
+    runs = results["tunesvc_run"]
+    assert set(runs) == {"float", "qdq", "dynamic"}
+    assert all(run["agreement_ok"] and run["tuned_median_sec"] > 0 for run in runs.values())
+    assert "| qdq |" in (out / "results.md").read_text()

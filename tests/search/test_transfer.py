@@ -10,6 +10,8 @@ from schedules_db import Store
 from schedules_db.ms_adapter import SliceDatabase
 from tests.conftest import TRIALS, TunedDatabase, tunesvc
 from tunesvc.targets import TargetSpec
+from tunesvc.tuning.planning import prepare
+from tunesvc.tuning.request import TuneRequest
 from workers.search import measured_modules
 from workers.shares import Share
 
@@ -52,6 +54,26 @@ def test_a_new_share_starts_from_the_nearest_tuned_shares_best(
     best_at_100 = _modules(url, 100, successful_only=True)
     assert best_at_100 and best_at_100 <= _modules(url, 50)  # measured here, at 50%
     assert "transfer: measured" in _job_logs(tmp_path / "logs")
+    tasks = _tasks_of_mlp()
+    assert (f"--transfer at cpu:50%: {tasks} of {tasks} tasks new here start from another "
+            "share's best\n") in done.stdout + done.stderr
+
+
+def test_transfer_says_which_tasks_have_nothing_to_start_from(tmp_path: Path) -> None:
+    """Planned on an empty database: every task searches from scratch, and the plan says so."""
+    request = TuneRequest.of("zoo:mlp", "cpu", "50", db=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                             transfer=True, log_dir=tmp_path / "logs")
+    (sources,) = prepare(request).transfer
+    assert (sources.share.percent, sources.with_source) == (50, 0)
+    assert sources.new_tasks == _tasks_of_mlp()
+
+
+def _tasks_of_mlp() -> int:
+    from tunesvc.pipeline.importer import extract_tasks, to_relax
+    from tunesvc.models.sources import load_model
+
+    target = TargetSpec("cpu").at(Share("cpu", 50)).target
+    return len(extract_tasks(to_relax(load_model("zoo:mlp")), target))
 
 
 def test_no_transfer_searches_from_scratch(tuned_mlp: TunedDatabase, tmp_path: Path,

@@ -18,7 +18,7 @@ from tunesvc.runtime.timing import TIMED_BUDGET_SEC
 from tunesvc.tuning.dispatch import ShareSummary
 from tunesvc.gpus import GpuScan
 from tunesvc.evaluation.run import OperatorReport, RunReport
-from tunesvc.tuning.planning import TunePlan
+from tunesvc.tuning.planning import TransferSources, TunePlan
 from tunesvc.evaluation.at_shares import MeasuredShare
 from workers.jobs import TuneResult
 
@@ -68,6 +68,7 @@ def plan_lines(plan: TunePlan) -> list[str]:
     lines += [f"{r.share.label}: {r.tasks} of {len(plan.tasks)} tasks reused, tuned already "
               f"for {', '.join(r.models)} (trials go to what is new or under budget)"
               for r in plan.reused]
+    lines += [_transfer_line(t) for t in plan.transfer]
     if plan.already_tuned and request.total_trials is None:
         lines.append(f"{len(plan.already_tuned)} task x share slices already hold their trials "
                      f"(skipped); {plan.jobs_planned} jobs to run")
@@ -187,6 +188,14 @@ def _runs_cut(report: RunReport) -> str:
         return ""
     return (f" (of --runs {report.runs_asked}: {TIMED_BUDGET_SEC:g} s of timed calls at most"
             f"{', and at least one a round' if report.comparison.rounds else ''})")
+
+
+def _transfer_line(sources: TransferSources) -> str:
+    scratch = sources.new_tasks - sources.with_source
+    return (f"--transfer at {sources.share.label}: {sources.with_source} of "
+            f"{sources.new_tasks} tasks new here start from another share's best"
+            + (f"; {scratch} were tuned at no other share and search from scratch"
+               if scratch else ""))
 
 
 def comparison_lines(comparison: Comparison) -> list[str]:

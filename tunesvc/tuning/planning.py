@@ -43,6 +43,16 @@ class Reuse:
 
 
 @dataclass(frozen=True)
+class TransferSources:
+    """With --transfer, at one share: of the tasks this share never tuned, how many have
+    another tuned share to start from (the rest search from scratch)."""
+
+    share: Share
+    new_tasks: int
+    with_source: int
+
+
+@dataclass(frozen=True)
 class TunePlan:
     request: TuneRequest
     tasks: list[TaskSpec]
@@ -56,6 +66,7 @@ class TunePlan:
     model_name: str = ""  # as registered in the database (with `fingerprint`)
     fingerprint: str = ""
     reused: list[Reuse] = field(default_factory=list)
+    transfer: list[TransferSources] = field(default_factory=list)  # with --transfer
 
     @property
     def planned_trials(self) -> dict[Share, int | None]:
@@ -95,8 +106,20 @@ def prepare(request: TuneRequest) -> TunePlan:
         else:
             plan = _budget_plan(request, tasks, targets, store, log_root, doomed)
         reused = [] if request.fresh else _reuse(store, tasks, targets, model.name)
+        transfer = _transfer_sources(store, tasks, targets) if request.transfer else []
         return replace(plan, share_targets=targets, model_name=model.name,
-                       fingerprint=model.fingerprint, reused=reused)
+                       fingerprint=model.fingerprint, reused=reused, transfer=transfer)
+
+
+def _transfer_sources(store: Store, tasks: list[TaskSpec],
+                      targets: dict[Share, ShareTarget]) -> list[TransferSources]:
+    sources = []
+    for share, at in targets.items():
+        tuned = [set(store.tuned_shares(at.key.target_key, share.kind, task.shash))
+                 for task in tasks]
+        new = [percents for percents in tuned if share.percent not in percents]
+        sources.append(TransferSources(share, len(new), sum(1 for p in new if p)))
+    return sources
 
 
 def _reuse(store: Store, tasks: list[TaskSpec], targets: dict[Share, ShareTarget],
