@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, quanti
                                       quantize_static)
 
 from bench_worth_tuning import _cpu_name  # same folder: run as a script
+from tunesvc.runtime.timing import LatencyStats, RoundRatios, time_interleaved
 
 VARIANTS = ("float", "qdq", "dynamic")
 
@@ -98,24 +100,23 @@ def _sessions(paths: dict[str, Path], threads: int) -> dict[str, ort.InferenceSe
 
 
 def onnxruntime_rounds(paths: dict[str, Path], rounds: int, threads: int) -> dict[str, object]:
-    """Median and quartiles per variant, and the median per-round ratio to float."""
+    """Median and quartiles per variant, and the median per-round ratio to float: one
+    call of each variant a round, by the interleaved clock `tunesvc run` uses."""
     sessions = _sessions(paths, threads)
     feed = _feeds(paths["float"], 1)[0]
-    for session in sessions.values():
-        session.run(None, feed)  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for _ in range(rounds):
-        for name, session in sessions.items():
-            started = time.perf_counter()
-            session.run(None, feed)
-            times[name].append(time.perf_counter() - started)
-    return {name: {"median_sec": statistics.median(t), "quartiles_sec": _quartiles(t),
-                   "ratio_to_float": statistics.median(
-                       a / b for a, b in zip(t, times["float"]))}
-            for name, t in times.items()}
+    calls = {name: partial(session.run, None, feed) for name, session in sessions.items()}
+    times = time_interleaved(calls, runs=rounds, rounds=rounds)
+    result = {}
+    for name, per_round in times.items():
+        stats = LatencyStats.of([s for round_ in per_round for s in round_])
+        ratio = RoundRatios.of(per_round, times["float"])
+        result[name] = {"median_sec": stats.median_sec,
+                        "quartiles_sec": _quartiles(stats.samples_sec),
+                        "ratio_to_float": ratio.median if ratio else None}
+    return result
 
 
-def _quartiles(values: list[float]) -> list[float]:
+def _quartiles(values: tuple[float, ...]) -> list[float]:
     q = statistics.quantiles(values, n=4)
     return [q[0], q[2]]
 
