@@ -18,6 +18,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from tunesvc.cluster import connect
 from tunesvc.tuning.estimate import Part, estimated_latency
 from tunesvc.errors import UserError, first_line
+from tunesvc.tuning.interrupts import WAIT_POLL_SEC, raise_if_interrupted
 from tunesvc.tuning.job_sources import JobSource
 from workers.actor import start_worker
 from workers.jobs import TuneJob, TuneResult
@@ -91,7 +92,7 @@ class Dispatcher:
         for worker, pool in started:
             self._give_work(worker, pool)
         while self._in_flight:
-            (ref,), _ = ray.wait(list(self._in_flight), num_returns=1)
+            ref = _next_ready(list(self._in_flight))
             worker, job, pool = self._in_flight.pop(ref)
             pool.running -= 1
             result, worker_alive = self._collect(ref, job)
@@ -166,12 +167,22 @@ class Dispatcher:
             return TuneResult.failure(job, error), False
 
 
+def _next_ready(refs: list[Any]) -> Any:
+    """The first of `refs` to finish; KeyboardInterrupt as soon as Ctrl-C was noted."""
+    while True:
+        ready, _ = ray.wait(refs, num_returns=1, timeout=WAIT_POLL_SEC)
+        raise_if_interrupted()
+        if ready:
+            return ready[0]
+
+
 def _any_ready(workers: list[_Worker]) -> bool:
     """Waits until one worker has started and can tune (True), or every one has failed to
     (False). Not for all: Ray may start some only when others are gone."""
     pending = [worker.handle.ready.remote() for worker in workers]
     while pending:
-        (answer,), pending = ray.wait(pending, num_returns=1)
+        answer = _next_ready(pending)
+        pending.remove(answer)
         try:
             if ray.get(answer) is None:
                 return True

@@ -16,6 +16,7 @@ from schedules_db import Store
 from tunesvc.tuning.dispatch import Dispatcher, ShareSummary, connect_ray, summarize
 from tunesvc.errors import UserError
 from tunesvc.cluster.placement import isa_placement
+from tunesvc.tuning.interrupts import noting_ctrl_c
 from tunesvc.tuning.planning import TunePlan, slices_of
 from tunesvc.tuning.registration import register_tasks
 from tunesvc.evaluation.at_shares import MeasuredShare, measure_shares
@@ -62,7 +63,8 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
 def interruptible() -> Iterator[None]:
     """Ctrl-C stops the workers and says that nothing measured is lost (exit status 130)."""
     try:
-        yield
+        with noting_ctrl_c():
+            yield
     except KeyboardInterrupt:
         ray.shutdown()
         print("\nInterrupted: workers stopped; every record measured so far is kept in the "

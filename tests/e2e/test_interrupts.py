@@ -1,0 +1,59 @@
+"""Ctrl-C is not lost when the KeyboardInterrupt it raises is swallowed on the way (as a
+finalizer or a wait inside Ray's core worker does): the coordinator's wait still stops."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import time
+
+import pytest
+import ray
+
+from tunesvc.tuning.dispatch import _next_ready
+from tunesvc.tuning.interrupts import noting_ctrl_c, raise_if_interrupted
+
+
+class _SwallowsInFinalizer:
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs here; Python drops what it raises
+
+
+def _interrupt_that_is_swallowed() -> None:
+    _SwallowsInFinalizer()
+    gc.collect()
+
+
+SWALLOWED = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@SWALLOWED
+def test_a_swallowed_ctrl_c_is_still_noted() -> None:
+    with noting_ctrl_c():
+        _interrupt_that_is_swallowed()  # no KeyboardInterrupt reaches this frame
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted()
+    with noting_ctrl_c():
+        raise_if_interrupted()  # a new hold starts clean
+
+
+@ray.remote
+def _sleeps(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@SWALLOWED
+def test_waiting_on_ray_stops_soon_after_a_swallowed_ctrl_c() -> None:
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    try:
+        never_in_time = _sleeps.remote(60)
+        with noting_ctrl_c():
+            _interrupt_that_is_swallowed()
+            started = time.monotonic()
+            with pytest.raises(KeyboardInterrupt):
+                _next_ready([never_in_time])
+        assert time.monotonic() - started < 5
+    finally:
+        ray.shutdown()
