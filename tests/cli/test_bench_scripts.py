@@ -78,3 +78,21 @@ def test_int8_benchmark_small(tmp_path: Path, tunesvc_env: dict) -> None:
     assert set(runs) == {"float", "qdq", "dynamic"}
     assert all(run["agreement_ok"] and run["tuned_median_sec"] > 0 for run in runs.values())
     assert "| qdq |" in (out / "results.md").read_text()
+
+
+def test_pointwise_depthwise_benchmark_small(tmp_path: Path, tunesvc_env: dict) -> None:
+    out = tmp_path / "pwdw"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_pointwise_depthwise.py"), "--layers",
+         "10x8x24s2,9x8x16s1", "--trials", "4", "--out", str(out)],
+        capture_output=True, text=True, env=tunesvc_env, timeout=1200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    layers = json.loads((out / "results.json").read_text())["layers"]
+    assert [layer["layer"] for layer in layers] == ["10x8x24s2", "9x8x16s1"]
+    # both the two tuned kernels and the fused one compute the pair as numpy does
+    assert all(layer["max_abs_error"] < 1e-4 for layer in layers)
+    assert all(layer["fused_ms"] > 0 and layer["separate_ms"] > 0 for layer in layers)
+    bad = subprocess.run([sys.executable, str(SCRIPTS / "bench_pointwise_depthwise.py"),
+                          "--layers", "56x24", "--out", str(out)],
+                         capture_output=True, text=True, env=tunesvc_env, timeout=120)
+    assert bad.returncode == 2 and "SIZExINxEXPANDEDsSTRIDE" in bad.stderr
