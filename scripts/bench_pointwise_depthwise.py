@@ -167,7 +167,8 @@ def _write(results: list[LayerResult], out_dir: Path, command: str) -> None:
               help="Comma-separated SIZExINxEXPANDEDsSTRIDE (input height and width, input "
                    "channels, expanded channels, depthwise stride); MobileNetV2's are "
                    f"{', '.join(MOBILENET_V2_LAYERS)}.")
-@click.option("--cores", type=int, default=1, show_default=True,
+@click.option("--cores", type=click.IntRange(1, os.cpu_count() or 1), default=1,
+              show_default=True,
               help="How many of the machine's last cores the share holds (one thread each).")
 @click.option("--trials", type=int, default=64, show_default=True,
               help="Trials per separate kernel (the fused kernel gets twice this).")

@@ -1,8 +1,10 @@
 """Ctrl-C while a tuning runs, noted by a handler of the coordinator's own.
 
-A blocking wait inside Ray's core worker runs Python's signal check itself and can drop
-the KeyboardInterrupt it raises; the note this handler leaves survives that, and the
-coordinator's waits poll it (`raise_if_interrupted`) between short waits.
+The KeyboardInterrupt Python raises for Ctrl-C can be dropped on the way: Python drops an
+exception raised inside a finalizer, and the handler may run inside one (or inside a wait
+Ray's core worker runs, which checks signals itself). A tuning was seen to run to its end
+after Ctrl-C. The note this handler leaves survives that, and the coordinator's waits on
+Ray poll it (`raise_if_interrupted`) between short waits.
 """
 
 from __future__ import annotations
