@@ -56,10 +56,13 @@ def _modules(size: int, c_in: int, channels: int, stride: int):
     """(pointwise kernel, depthwise kernel, fused kernel) as TVM modules."""
     import tvm
     from tvm import te, topi
-    from tunesvc.pipeline.pointwise_depthwise import (PointwiseDepthwise, clamped,
-                                                      pointwise_depthwise)
+    from tunesvc.pipeline.pointwise_depthwise import PointwiseDepthwise, pointwise_depthwise
 
-    pair = PointwiseDepthwise(stride, (1, 1, 1, 1), RELU6)
+    def relu6(value):
+        return te.max(te.min(value, tvm.tirx.const(RELU6[1], "float32")),
+                      tvm.tirx.const(RELU6[0], "float32"))
+
+    pair = PointwiseDepthwise(stride, (1, 1, 1, 1))
     out = pair.out_size(size, 3, 1, 1)
     x = te.placeholder((1, size, size, c_in), name="x")
     w1 = te.placeholder((c_in, channels), name="w1")
@@ -69,7 +72,7 @@ def _modules(size: int, c_in: int, channels: int, stride: int):
     k = te.reduce_axis((0, c_in), "k")
     pw = te.compute((1, size, size, channels),
                     lambda n, h, w, c: te.sum(x[n, h, w, k] * w1[k, c], axis=k), name="pw")
-    act = te.compute(pw.shape, lambda n, h, w, c: clamped(pw[n, h, w, c] + b1[c], RELU6))
+    act = te.compute(pw.shape, lambda n, h, w, c: relu6(pw[n, h, w, c] + b1[c]))
     a = te.placeholder(act.shape, name="a")
     padded = topi.nn.pad(a, (0, 1, 1, 0), (0, 1, 1, 0))
     r, s = te.reduce_axis((0, 3), "r"), te.reduce_axis((0, 3), "s")
@@ -77,9 +80,9 @@ def _modules(size: int, c_in: int, channels: int, stride: int):
         padded[n, oh * stride + r, ow * stride + s, c] * w2[r, s, c], axis=[r, s]))
 
     def epilogue(t):
-        return te.compute(t.shape, lambda n, h, w, c: clamped(t[n, h, w, c] + b2[c], RELU6))
+        return te.compute(t.shape, lambda n, h, w, c: relu6(t[n, h, w, c] + b2[c]))
 
-    fused = epilogue(pointwise_depthwise(x, w1, b1, w2, pair))
+    fused = epilogue(pointwise_depthwise(x, w1, w2, pair, lambda v, c: relu6(v + b1[c])))
     as_mod = lambda args: tvm.IRModule({"main": te.create_prim_func(args)})  # noqa: E731
     return (as_mod([x, w1, b1, act]), as_mod([a, w2, b2, epilogue(dw)]),
             as_mod([x, w1, b1, w2, b2, fused]))

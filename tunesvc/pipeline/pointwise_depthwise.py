@@ -1,5 +1,5 @@
-"""A pointwise (1x1) convolution, its bias and clamp, and the depthwise convolution that
-reads it, computed as one kernel.
+"""A pointwise (1x1) convolution, what comes after it (bias, activation), and the depthwise
+convolution that reads it, computed as one kernel.
 
 In an inverted-residual block the 1x1 expansion writes a tensor six times wider than its
 input and the depthwise convolution reads it straight back; as one kernel the expanded
@@ -11,6 +11,7 @@ for the schedule rule in `workers.fused_rules`; the pointwise block is left to t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tvm import te, tirx
@@ -18,29 +19,25 @@ from tvm import te, tirx
 from workers.fused_rules import POINTWISE_DEPTHWISE
 
 
+# What the depthwise convolution reads, from a pointwise value and its channel (the bias
+# and activation between the two).
+Between = Callable[[tirx.Expr, tirx.Var], tirx.Expr]
+
+
 @dataclass(frozen=True)
 class PointwiseDepthwise:
-    """The fused pair: depthwise stride and padding (top, left, bottom, right), and the
-    clamp applied between the two (relu: (0, None); relu6: (0, 6))."""
+    """The depthwise convolution's stride and padding (top, left, bottom, right)."""
 
     stride: int
     padding: tuple[int, int, int, int]
-    clamp: tuple[float, float | None]
 
     def out_size(self, size: int, kernel: int, before: int, after: int) -> int:
         return (size + before + after - kernel) // self.stride + 1
 
 
-def clamped(value: tirx.PrimExpr, clamp: tuple[float, float | None],
-            dtype: str = "float32") -> tirx.PrimExpr:
-    low, high = clamp
-    if high is not None:
-        value = te.min(value, tirx.const(high, dtype))
-    return te.max(value, tirx.const(low, dtype))
-
-
-def pointwise_depthwise(data: te.Tensor, pointwise_weight: te.Tensor, bias: te.Tensor,
-                        depthwise_weight: te.Tensor, pair: PointwiseDepthwise) -> te.Tensor:
+def pointwise_depthwise(data: te.Tensor, pointwise_weight: te.Tensor,
+                        depthwise_weight: te.Tensor, pair: PointwiseDepthwise,
+                        between: Between) -> te.Tensor:
     """NHWC `data` [n, h, w, in] -> the depthwise output [n, oh, ow, channels]."""
     batch, height, width, in_channels = (int(d) for d in data.shape)
     kernel_h, kernel_w, channels = (int(d) for d in depthwise_weight.shape)
@@ -52,9 +49,9 @@ def pointwise_depthwise(data: te.Tensor, pointwise_weight: te.Tensor, bias: te.T
         name="pointwise", attrs={"schedule_rule": "None"})
     pad_t, pad_l, pad_b, pad_r = pair.padding
 
-    def expanded(n: tirx.Var, h: tirx.PrimExpr, w: tirx.PrimExpr, c: tirx.Var) -> tirx.PrimExpr:
+    def expanded(n: tirx.Var, h: tirx.Expr, w: tirx.Expr, c: tirx.Var) -> tirx.Expr:
         inside = tirx.all(h >= 0, h < height, w >= 0, w < width)
-        value = clamped(pointwise[n, h, w, c] + bias[c], pair.clamp, str(data.dtype))
+        value = between(pointwise[n, h, w, c], c)
         return tirx.if_then_else(inside, value, tirx.const(0.0, data.dtype))
 
     reduce_h = te.reduce_axis((0, kernel_h), "reduce_h")
