@@ -37,6 +37,7 @@ def noting_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        _interrupted.clear()  # the note is the hold's: a later wait outside it must not see it
 
 
 def raise_if_interrupted() -> None:
