@@ -36,6 +36,10 @@ def test_a_swallowed_ctrl_c_is_still_noted() -> None:
             raise_if_interrupted()
     with noting_ctrl_c():
         raise_if_interrupted()  # a new hold starts clean
+        with noting_ctrl_c():
+            _interrupt_that_is_swallowed()
+        with pytest.raises(KeyboardInterrupt):  # noted in an inner hold: the outer one sees it
+            raise_if_interrupted()
 
 
 @ray.remote

@@ -28,7 +28,8 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def noting_ctrl_c() -> Iterator[None]:
     """Within: Ctrl-C raises KeyboardInterrupt as usual and is also noted."""
-    if threading.current_thread() is not threading.main_thread():
+    nested = signal.getsignal(signal.SIGINT) is _on_sigint  # the outer hold keeps the note
+    if nested or threading.current_thread() is not threading.main_thread():
         yield
         return
     _interrupted.clear()
