@@ -66,19 +66,15 @@ def _pair_model(stride: int) -> onnx.ModelProto:
     return g.model("pair", (1, 8, 10, 10), y, (1, 24, size, size))
 
 
-def _channels_last(model: onnx.ModelProto, tmp_path: Path) -> tuple[tvm.IRModule, object]:
-    path = tmp_path / "pair.onnx"
-    onnx.save(model, path)
-    loaded = load_model(str(path))
+def _channels_last(source: str) -> tuple[tvm.IRModule, object]:
+    loaded = load_model(source)
     target = TargetSpec("cpu").for_share(Share("cpu", 50))
     with target, tvm.transform.PassContext(opt_level=3):
         return channels_last(to_relax(loaded)), loaded
 
 
 def test_mobilenet_v2_has_a_fusable_pair_per_expanding_block() -> None:
-    target = TargetSpec("cpu").for_share(Share("cpu", 50))
-    with target, tvm.transform.PassContext(opt_level=3):
-        mod = channels_last(to_relax(load_model("zoo:mobilenet_v2")))
+    mod, _ = _channels_last("zoo:mobilenet_v2")
     pairs = find_pairs(mod["main"])
     # 17 inverted-residual blocks; the first has no 1x1 expansion before its depthwise one
     assert len(pairs) == 16
@@ -90,7 +86,9 @@ def test_mobilenet_v2_has_a_fusable_pair_per_expanding_block() -> None:
 
 @pytest.mark.parametrize("stride", [1, 2])
 def test_the_fused_call_computes_what_onnxruntime_does(stride: int, tmp_path: Path) -> None:
-    mod, loaded = _channels_last(_pair_model(stride), tmp_path)
+    path = tmp_path / "pair.onnx"
+    onnx.save(_pair_model(stride), path)
+    mod, loaded = _channels_last(str(path))
     (pair,) = find_pairs(mod["main"])
 
     def legalize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
