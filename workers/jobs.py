@@ -27,6 +27,9 @@ class TaskSpec:
     # A variant (e.g. Winograd) of the task with this hash: the two compete for the same
     # operators of the model, and the faster one is compiled in. "" for a task of its own.
     competes_with: str = ""
+    # A task whose operators this one computes too (a fused pair's 1x1 convolution): the
+    # model does not run that one where it runs this. "" for most tasks.
+    also: str = ""
 
     @property
     def group(self) -> str:
@@ -94,6 +97,7 @@ class TuneResult:
     slice_trials: int = 0  # records the (task, share) slice holds after this job
     worker_unusable: bool = False  # the worker could not start: give it no more jobs
     task_group: str = ""  # `TaskSpec.group`: results of one group are alternatives
+    task_also: str = ""  # `TaskSpec.also`
 
     @property
     def ok(self) -> bool:
@@ -112,7 +116,7 @@ class TuneResult:
             weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
             best_run_sec=best_run_sec, default_run_sec=default_run_sec, started_at=0.0,
             finished_at=0.0, worker=f"database ({records} records)", log_path=job.log_path,
-            task_group=job.task.group,
+            task_group=job.task.group, task_also=job.task.also,
         )
 
     @classmethod
@@ -125,5 +129,5 @@ class TuneResult:
             weight=job.task.weight, share=job.share, trials_measured=0, trials_failed=0,
             best_run_sec=None, default_run_sec=None, started_at=started_at or now,
             finished_at=now, worker=worker, log_path=job.log_path, error=error,
-            task_group=job.task.group,
+            task_group=job.task.group, task_also=job.task.also,
         )

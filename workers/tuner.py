@@ -24,6 +24,7 @@ from tvm.target import Target
 from schedules_db.ms_adapter import SliceDatabase
 from schedules_db.progress import SliceProgress, slice_progress
 from workers.cpu_isa import host_mismatch
+from workers.fused_rules import register as register_fused_rules
 from workers.intrinsics import load_tensor_intrinsics
 from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
@@ -68,6 +69,7 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
     target = Target(json.loads(job.target_json))
     _prove_once(job, tools, cores)
     load_tensor_intrinsics(target.kind.name)
+    register_fused_rules()
     store, key = tools.store, job.slice_key
     before = slice_progress(store, key, job.task.shash)
     # The trial budget is per slice in the database: a resumed or retried job measures
@@ -141,7 +143,7 @@ def _result(job: TuneJob, before: SliceProgress, after: SliceProgress,
         best_run_sec=after.best_run_sec, default_run_sec=default_sec, started_at=started,
         finished_at=time.time(), worker=worker, log_path=job.log_path,
         measuring_pid=tools.measuring_pid, slice_trials=after.records,
-        task_group=job.task.group,
+        task_group=job.task.group, task_also=job.task.also,
     )
 
 

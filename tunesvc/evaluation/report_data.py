@@ -82,8 +82,8 @@ def _curve(store: Store, at: ShareTarget, tasks: list[TaskSpec]) -> list[CurvePo
     for count, (when, shash, sec) in enumerate(timeline, start=1):
         if sec is not None and sec < best.get(shash, float("inf")):
             best[shash] = sec
-        total = estimated_latency(Part(t.group, t.weight, best.get(t.shash)) for t in tasks
-                                  if t.shash in best or not t.competes_with)
+        total = estimated_latency(Part(t.group, t.weight, best.get(t.shash), t.shash, t.also)
+                                  for t in tasks if t.shash in best or not t.competes_with)
         if total is not None:
             minutes = (when - timeline[0][0]).total_seconds() / 60
             points.append(CurvePoint(count, round(minutes, 3), total * 1e3))
@@ -92,7 +92,7 @@ def _curve(store: Store, at: ShareTarget, tasks: list[TaskSpec]) -> list[CurvePo
 
 def _operators(at: ShareTarget, task_set: TaskSet, db_url: str) -> list[OperatorRow]:
     every = choose_records(task_set.tasks, at, db_url)
-    _, sources = with_algorithms(every, task_set.sites)
+    _, sources = with_algorithms(every, task_set)
     return [OperatorRow(s.task_name, s.weight, at.share.label, s.lookup.choice.rule,
                         s.lookup.choice.chosen_percent,
                         s.tuned_run_sec * 1e3 if s.tuned_run_sec else None)

@@ -147,6 +147,17 @@ def _inverted_residual(g: GraphBuilder, x: str, c_in: int, c_out: int, stride: i
     return g.op("Add", [y, x]) if stride == 1 and c_in == c_out else y
 
 
+def inverted_residual(input_shape: tuple[int, ...]) -> onnx.ModelProto:
+    """One MobileNetV2 block at stride 2 (1x1 expansion x3, 3x3 depthwise, 1x1
+    projection), small enough to tune in seconds: the smallest model with a fusable pair."""
+    g = GraphBuilder(seed=5)
+    channels, size = input_shape[1], input_shape[2]
+    y = _inverted_residual(g, INPUT_NAME, channels, 2 * channels, 2, 3)
+    out_size = (size - 1) // 2 + 1
+    return g.model("inverted_residual", input_shape, y,
+                   (input_shape[0], 2 * channels, out_size, out_size))
+
+
 def mobilenet_v2(input_shape: tuple[int, ...]) -> onnx.ModelProto:
     g = GraphBuilder(seed=2)
     x = g.relu6(g.conv(INPUT_NAME, input_shape[1], 32, 3, stride=2))
@@ -172,6 +183,8 @@ ZOO: dict[str, ZooEntry] = {
     "mlp": ZooEntry(mlp, (8, 64), "2-layer perceptron 64->128->32; tunes in seconds"),
     "convnet": ZooEntry(convnet, (1, 16, 16, 16),
                         "two 3x3 convolutions 16->16 and a residual add; tunes in seconds"),
+    "invres": ZooEntry(inverted_residual, (1, 8, 16, 16),
+                       "one MobileNetV2 block at stride 2, 8->16 channels; tunes in seconds"),
     "resnet18": ZooEntry(resnet18, (1, 3, 224, 224), "ResNet-18 layer structure, BN folded"),
     "mobilenet_v2": ZooEntry(mobilenet_v2, (1, 3, 224, 224),
                              "MobileNetV2 layer structure, depthwise convolutions"),

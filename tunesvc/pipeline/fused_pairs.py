@@ -5,8 +5,8 @@ computes such a pair (`tunesvc.pipeline.pointwise_depthwise`).
 Read on the channels-last graph (NHWC data, OHWI weights) before legalization. The
 elementwise chain is carried over as it is (bias add, relu, and relu6 as tunesvc's Clip
 preparation writes it, `6 - relu(6 - relu(x))`), so whatever the model computes between
-the two convolutions the fused kernel computes too. float32 only. Not called by the
-compiler yet: choosing it per pair by measurement, as Winograd is chosen, comes next.
+the two convolutions the fused kernel computes too. float32 only. Which pairs run fused is
+decided per pair by measurement (`tunesvc.pipeline.conv_algorithms`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ the compiler applies once at compile time.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import tvm
 from tvm import relax
@@ -21,7 +21,7 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
 from schedules_db.ms_adapter import workload_shash
-from tunesvc.pipeline.conv_algorithms import WINOGRAD, ConvPlan, ConvSite, PlanHook
+from tunesvc.pipeline.conv_algorithms import FUSED, WINOGRAD, ConvPlan, ConvSite, PlanHook
 from tunesvc.errors import UserError, first_line
 from tunesvc.models.base import LoadedModel
 from workers.jobs import TaskSpec
@@ -90,7 +90,8 @@ def _unlowered_ops(mod: IRModule) -> set[str]:
 
 def fuse_passes(target: Target, hook: PlanHook | None = None) -> tvm.transform.Pass:
     """The passes run before tasks are extracted and before a database is applied;
-    `hook` says which convolutions run as Winograd (none without it)."""
+    `hook` says which convolutions run as Winograd and which pairs as one kernel (none
+    without it). Dead-code elimination drops what a fused pair made unused."""
     try:
         dispatch = list(relax_pipeline.library_dispatch_passes(target))
     except (ValueError, AttributeError):
@@ -98,7 +99,9 @@ def fuse_passes(target: Target, hook: PlanHook | None = None) -> tvm.transform.P
     return tvm.transform.Sequential([
         *dispatch,
         *([channels_last] if prepacks_weights(target) else []),
+        *([hook.find()] if hook else []),
         relax.transform.LegalizeOps(hook.legalize_map() if hook else None),
+        relax.transform.DeadCodeElimination(),
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),
         relax.transform.FuseOps(),
@@ -109,10 +112,12 @@ def fuse_passes(target: Target, hook: PlanHook | None = None) -> tvm.transform.P
 
 @dataclass(frozen=True)
 class TaskSet:
-    """A model's tuning tasks (every algorithm's) and which of them are alternatives."""
+    """A model's tuning tasks (every algorithm's) and which of them are alternatives:
+    per Winograd-able convolution (`sites`) and per fusable pair (`pairs`)."""
 
     tasks: list[TaskSpec]
     sites: list[ConvSite]
+    pairs: list[ConvSite] = field(default_factory=list)
 
 
 def extract_tasks(mod: IRModule, target: Target) -> list[TaskSpec]:
@@ -123,31 +128,59 @@ def extract_tasks(mod: IRModule, target: Target) -> list[TaskSpec]:
 def extract_task_set(mod: IRModule, target: Target) -> TaskSet:
     """Tuning tasks of `mod`; identical workloads are one task with a weight. On CPU each
     Winograd-able convolution also gets one task per Winograd variant, `competes_with`
-    the task it is part of when direct. UserError if TVM cannot lower the model to
-    operators (a limit of TVM, not a bug here)."""
+    the task it is part of when direct, and each fusable pair a fused task competing
+    with its depthwise task (`also` its 1x1 one). UserError if TVM cannot lower the
+    model to operators (a limit of TVM, not a bug here)."""
     direct = _fused_tasks(mod, target, ConvPlan())
-    if not prepacks_weights(target) or direct.winograd_sites == 0:
+    if not prepacks_weights(target):
         return TaskSet(direct.tasks, [])
-    sites: dict[int, ConvSite] = {}
     tasks = {task.shash: task for task in direct.tasks}
+    sites = _winograd_sites(mod, target, direct, tasks) if direct.winograd_sites else []
+    pairs = _fused_pair_sites(mod, target, direct, tasks) if direct.pairs else []
+    return TaskSet(list(tasks.values()), sites, pairs)
+
+
+def _winograd_sites(mod: IRModule, target: Target, direct: _Fused,
+                    tasks: dict[str, TaskSpec]) -> list[ConvSite]:
+    """The Winograd variants' sites; their tasks are added to `tasks`."""
+    sites: dict[int, ConvSite] = {}
     for algorithm in WINOGRAD:
-        try:
-            variant = _fused_tasks(mod, target, ConvPlan(rest=algorithm))
-        except UserError as exc:  # a variant TVM cannot lower: the direct kernels remain
-            log.warning("%s left out: %s", algorithm, exc)
-            continue
-        paired = _pair_sites(direct, variant)
-        if paired is None:
+        variant = _variant(mod, target, ConvPlan(rest=algorithm))
+        paired = _pair_sites(direct, variant) if variant else None
+        if variant and paired is None:
             log.warning("%s left out: its kernels could not be matched to the direct ones",
                         algorithm)
-            continue
-        for index, (direct_task, variant_task) in enumerate(paired):
+        for index, (direct_task, variant_task) in enumerate(paired or []):
             site = sites.get(index, ConvSite(index, direct_task.shash, {}))
             sites[index] = ConvSite(index, site.direct, {**site.variants,
                                                          algorithm: variant_task.shash})
             tasks.setdefault(variant_task.shash,
                              replace(variant_task, competes_with=direct_task.shash))
-    return TaskSet(list(tasks.values()), [sites[i] for i in sorted(sites)])
+    return [sites[i] for i in sorted(sites)]
+
+
+def _fused_pair_sites(mod: IRModule, target: Target, direct: _Fused,
+                      tasks: dict[str, TaskSpec]) -> list[ConvSite]:
+    """The fused pairs' sites; their tasks are added to `tasks`."""
+    variant = _variant(mod, target, ConvPlan(pairs_rest=FUSED))
+    found = _fused_in(direct, variant) if variant else None
+    if variant and found is None:
+        log.warning("fused pairs left out: their kernels could not be matched to the direct ones")
+    sites = []
+    for index, (pointwise, depthwise, fused) in enumerate(found or []):
+        sites.append(ConvSite(index, depthwise.shash, {FUSED: fused.shash}, pointwise.shash))
+        tasks.setdefault(fused.shash, replace(fused, competes_with=depthwise.shash,
+                                              also=pointwise.shash))
+    return sites
+
+
+def _variant(mod: IRModule, target: Target, plan: ConvPlan) -> _Fused | None:
+    """The tasks under `plan`, or None if TVM cannot lower it (the direct kernels remain)."""
+    try:
+        return _fused_tasks(mod, target, plan)
+    except UserError as exc:
+        log.warning("%s left out: %s", plan.describe(), exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -155,6 +188,8 @@ class _Fused:
     tasks: list[TaskSpec]
     calls: list[str]  # the fused functions main calls, in order
     winograd_sites: int  # Winograd-able convolutions met
+    pairs: int  # fusable pairs met
+    fused: int  # pairs emitted as one kernel
 
 
 def _fused_tasks(mod: IRModule, target: Target, plan: ConvPlan) -> _Fused:
@@ -168,7 +203,7 @@ def _fused_tasks(mod: IRModule, target: Target, plan: ConvPlan) -> _Fused:
         raise UserError(f"TVM cannot lower this model to operators: {first_line(exc)}") from None
     tasks = [TaskSpec(task.task_name, workload_shash(task.dispatched[0]), int(task.weight),
                       task.dispatched[0]) for task in extracted]
-    return _Fused(tasks, _called_functions(fused), hook.seen)
+    return _Fused(tasks, _called_functions(fused), hook.seen, len(hook.pairs), hook.fused)
 
 
 def _called_functions(mod: IRModule) -> list[str]:
@@ -188,13 +223,39 @@ def _pair_sites(direct: _Fused, variant: _Fused) -> list[tuple[TaskSpec, TaskSpe
     variant task replacing it). Fusion groups the same operators under either algorithm,
     so main calls the same sequence of functions but where a convolution changed; None
     if that does not hold (the variant is then left out rather than mismatched)."""
-    by_name_d = {t.name: t for t in direct.tasks}
-    by_name_v = {t.name: t for t in variant.tasks}
-    calls_d = [by_name_d.get(name) for name in direct.calls]
-    calls_v = [by_name_v.get(name) for name in variant.calls]
-    if len(calls_d) != len(calls_v) or None in calls_d or None in calls_v:
+    calls_d = _calls(direct)
+    calls_v = _calls(variant)
+    if calls_d is None or calls_v is None or len(calls_d) != len(calls_v):
         return None
-    pairs = [(d, v) for d, v in zip(calls_d, calls_v) if d.shash != v.shash]  # type: ignore[union-attr]
-    if len(pairs) != variant.winograd_sites:
+    pairs = [(d, v) for d, v in zip(calls_d, calls_v) if d.shash != v.shash]
+    return pairs if len(pairs) == variant.winograd_sites else None
+
+
+def _fused_in(direct: _Fused, variant: _Fused) -> list[tuple[TaskSpec, TaskSpec, TaskSpec]] | None:
+    """For each fused pair, in order: (its 1x1 convolution's direct task, its depthwise
+    convolution's, the fused task). Main calls the same functions under either plan but
+    where a pair's two calls became one; None if that does not hold."""
+    calls_d = _calls(direct)
+    calls_v = _calls(variant)
+    if calls_d is None or calls_v is None:
         return None
-    return pairs  # type: ignore[return-value]
+    found = []
+    d = v = 0
+    while d < len(calls_d) and v < len(calls_v):
+        if calls_d[d].shash == calls_v[v].shash:
+            d, v = d + 1, v + 1
+            continue
+        if d + 1 >= len(calls_d):
+            return None
+        found.append((calls_d[d], calls_d[d + 1], calls_v[v]))
+        d, v = d + 2, v + 1
+    if (d, v) != (len(calls_d), len(calls_v)) or len(found) != variant.fused:
+        return None
+    return found
+
+
+def _calls(fused: _Fused) -> list[TaskSpec] | None:
+    """The task of each function main calls, in order; None if one is not a task."""
+    by_name = {t.name: t for t in fused.tasks}
+    calls = [by_name.get(name) for name in fused.calls]
+    return None if None in calls else calls  # type: ignore[return-value]

@@ -234,14 +234,20 @@ def _versus(speedup: float | None, engine: str = "onnxruntime") -> str:
 
 
 def _algorithm_lines(operators: list[OperatorReport]) -> list[str]:
-    """'2 of 3 convolution operators run as Winograd (winograd4 x2)', when any does."""
-    winograd = [op.algorithm for op in operators if op.algorithm != "direct"]
-    if not winograd:
-        return []
-    counts = {name: winograd.count(name) for name in sorted(set(winograd))}
-    detail = ", ".join(f"{name} x{count}" for name, count in counts.items())
-    return [f"{len(winograd)} operators run their convolution as Winograd ({detail}); the "
-            f"others as tuned direct kernels"]
+    """'2 operators run their convolution as Winograd (winograd4 x2); ...' and '1
+    operator runs a 1x1 and a depthwise convolution as one kernel', when any does."""
+    winograd = [op.algorithm for op in operators if op.algorithm not in ("direct", "fused")]
+    fused = sum(op.algorithm == "fused" for op in operators)
+    lines = []
+    if winograd:
+        counts = {name: winograd.count(name) for name in sorted(set(winograd))}
+        detail = ", ".join(f"{name} x{count}" for name, count in counts.items())
+        lines.append(f"{len(winograd)} operators run their convolution as Winograd ({detail}); "
+                     f"the others as tuned direct kernels")
+    if fused:
+        lines.append(f"{fused} operators run a 1x1 convolution and the depthwise one reading "
+                     f"it as one kernel")
+    return lines
 
 
 def _schedule_source(op: OperatorReport) -> str:

@@ -2,7 +2,8 @@
 
 `load()` picks, per operator, the best record under the lookup rule (exact share, nearest
 tuned share, else TVM's default schedule), per convolution the algorithm (direct or a
-Winograd variant) whose kernel measured fastest, compiles with exactly those applied,
+Winograd variant) whose kernel measured fastest and per fusable pair of convolutions
+whether one kernel measured faster than two, compiles with exactly those applied,
 and caches the compiled library on disk under a key that names the records, so a new
 record invalidates it. It never writes records (a new, empty database gets its tables).
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import tvm
@@ -24,8 +26,8 @@ from schedules_db.inventory import workloads_by_other_target
 from schedules_db.ms_adapter import to_tuning_record
 from tunesvc.pipeline.compiler import PIPELINE_VERSION, compile_with_database
 from tunesvc.config import compiled_dir, resolve_db_url
-from tunesvc.pipeline.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
-from tunesvc.pipeline.importer import extract_task_set, to_relax
+from tunesvc.pipeline.conv_algorithms import DIRECT, FUSED, ConvPlan, ConvSite, choose_plan
+from tunesvc.pipeline.importer import TaskSet, extract_task_set, to_relax
 from tunesvc.models.base import LoadedModel, Shape
 from tunesvc.models.spec import ModelSpec
 from tunesvc.errors import ModelStepError, UserError, first_line, model_step
@@ -95,6 +97,7 @@ class CompileInput:
     tasks: list[TaskSpec]
     sites: list[ConvSite]
     plan: ConvPlan = ConvPlan()  # the algorithm of each convolution
+    pairs: list[ConvSite] = field(default_factory=list)
 
 
 def load(model: str | ModelSpec | LoadedModel, target: str = "cpu", share: int | None = None,
@@ -124,8 +127,9 @@ def load(model: str | ModelSpec | LoadedModel, target: str = "cpu", share: int |
     mod = to_relax(loaded)
     task_set = extract_task_set(mod, at.target)
     every = choose_records(task_set.tasks, at, resolve_db_url(db))
-    plan, sources = with_algorithms(every, task_set.sites)
-    compiled = CompileInput(loaded, mod, at, task_set.tasks, task_set.sites, plan)
+    plan, sources = with_algorithms(every, task_set)
+    compiled = CompileInput(loaded, mod, at, task_set.tasks, task_set.sites, plan,
+                            task_set.pairs)
     return _tuned_model(compiled, sources)
 
 
@@ -178,22 +182,35 @@ def choose_records(tasks: list[TaskSpec], at: ShareTarget,
 
 
 def with_algorithms(sources: list[OperatorSource],
-                    sites: list[ConvSite]) -> tuple[ConvPlan, list[OperatorSource]]:
-    """Per convolution the algorithm whose operator measured fastest, and the operators
+                    task_set: TaskSet) -> tuple[ConvPlan, list[OperatorSource]]:
+    """Per convolution the algorithm whose operators measured fastest, and the operators
     the model then runs (the variants not chosen left out)."""
     by_shash = {s.lookup.workload_shash: s for s in sources}
-    plan = choose_plan(sites, lambda shash: by_shash[shash].lookup.run_sec
-                       if shash in by_shash else None)
-    algorithm_of = {site.task(plan.algorithm(site.index)): plan.algorithm(site.index)
-                    for site in sites}
-    unused = _variant_tasks(sites) - set(algorithm_of)
+    plan = choose_plan(task_set.sites, lambda shash: by_shash[shash].lookup.run_sec
+                       if shash in by_shash else None, task_set.pairs)
+    chosen = [(site, plan.algorithm(site.index)) for site in task_set.sites] + \
+        [(site, plan.pair_algorithm(site.index)) for site in task_set.pairs]
+    algorithm_of = {task: algorithm for site, algorithm in chosen
+                    for task in site.tasks(algorithm)}
+    unused = (_variant_tasks(task_set.sites) | _variant_tasks(task_set.pairs, direct=False)) \
+        - set(algorithm_of)
+    unused |= _spared(chosen, {s.lookup.workload_shash: s.weight for s in sources})
     return plan, [replace(s, algorithm=algorithm_of.get(s.lookup.workload_shash, DIRECT))
                   for s in sources if s.lookup.workload_shash not in unused]
 
 
-def _variant_tasks(sites: list[ConvSite]) -> set[str]:
-    """Every task that is one algorithm of some convolution (direct ones included)."""
-    return {site.task(name) for site in sites for name in (DIRECT, *site.variants)}
+def _variant_tasks(sites: list[ConvSite], direct: bool = True) -> set[str]:
+    """Every task that is one algorithm of some site (direct ones too, if `direct`)."""
+    return {site.task(name) for site in sites
+            for name in ((DIRECT,) if direct else ()) + tuple(site.variants)}
+
+
+def _spared(chosen: list[tuple[ConvSite, str]], weights: dict[str, int]) -> set[str]:
+    """The direct tasks of fused pairs that the model no longer calls: every call of
+    their workload is inside a pair that runs fused."""
+    fused = Counter(task for site, algorithm in chosen if algorithm == FUSED
+                    for task in site.tasks(DIRECT))
+    return {task for task, count in fused.items() if count >= weights.get(task, 0)}
 
 
 def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> tuple[Path, bool]:
@@ -220,7 +237,7 @@ def _cache_key(model: LoadedModel, at: ShareTarget, sources: list[OperatorSource
                plan: ConvPlan) -> str:
     records = sorted(s.lookup.record.id for s in sources if s.lookup.record is not None)
     text = "|".join([tvm.__version__, PIPELINE_VERSION, model.fingerprint,
-                     at.json, repr(records), repr(plan.algorithms)])
+                     at.json, repr(records), repr(plan.algorithms), repr(plan.pairs)])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tunesvc.tuning.estimate import Part, estimated_latency
+from tunesvc.tuning.estimate import Part, estimated_latency, net_latencies
 
 # A task below this fraction of the model's estimated latency gets no trials beyond its
 # first chunk: even making it free would not change the model's latency measurably.
@@ -38,6 +38,7 @@ class TaskProgress:
     shash: str
     weight: int
     group: str = ""  # tasks of one group are alternatives ("" : a group of its own)
+    also: str = ""  # a task whose operators this one computes too (`TaskSpec.also`)
     trials: int = 0
     best_sec: float | None = None
     default_sec: float | None = None
@@ -111,18 +112,24 @@ class BudgetAllocator:
         return task.trials == 0 or not (self._negligible(task) or self._losing(task))
 
     def _negligible(self, task: TaskProgress) -> bool:
-        model = estimated_latency(Part(t.group or t.shash, t.weight, t.latency_sec)
-                                  for t in self.tasks.values() if t.latency_sec)
+        model = estimated_latency(Part(t.group or t.shash, t.weight, t.latency_sec, t.shash,
+                                       t.also) for t in self.tasks.values() if t.latency_sec)
         if task.latency_sec is None or not model:
             return False
         return task.weight * task.latency_sec < NEGLIGIBLE_FRACTION * model
 
     def _losing(self, task: TaskProgress) -> bool:
+        """Whether `task` is far behind its group's best, each counted by the latency it
+        costs the model (a fused task less the 1x1 kernel it spares)."""
         if not task.group or len(task.history) < LOSING_AFTER_CHUNKS or task.best_sec is None:
             return False
-        rivals = [t.best_sec for t in self.tasks.values()
-                  if (t.group or t.shash) == task.group and t.best_sec is not None]
-        return task.best_sec > LOSING_FACTOR * min(rivals)
+        net = dict((part.shash, sec) for part, sec in net_latencies(
+            Part(t.group or t.shash, t.weight, t.best_sec, t.shash, t.also)
+            for t in self.tasks.values()))
+        rivals = [sec for shash, sec in net.items()
+                  if sec is not None and (self.tasks[shash].group or shash) == task.group]
+        own = net[task.shash]
+        return own is not None and bool(rivals) and own > LOSING_FACTOR * min(rivals)
 
     def _reserved(self) -> int:
         return sum(target - self.tasks[shash].trials for shash, target in self._targets.items())

@@ -171,7 +171,7 @@ def _budget_plan(request: TuneRequest, tasks: list[TaskSpec], targets: dict[Shar
 
 
 def _task_progress(task: TaskSpec, done: SliceProgress) -> TaskProgress:
-    return TaskProgress(shash=task.shash, weight=task.weight, group=task.group,
+    return TaskProgress(shash=task.shash, weight=task.weight, group=task.group, also=task.also,
                         trials=done.records,
                         best_sec=done.best_run_sec, default_sec=done.default_run_sec,
                         exhausted=done.exhausted)
