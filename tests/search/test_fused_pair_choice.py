@@ -6,7 +6,10 @@ what is left."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import onnx
@@ -31,6 +34,7 @@ from tunesvc.tuning.estimate import Part, estimated_latency
 from workers.shares import Share
 
 PAIR = ConvSite(0, "dw", {FUSED: "one"}, also="pw")
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 def test_a_pair_runs_as_one_kernel_only_when_it_beats_the_two() -> None:
@@ -146,6 +150,18 @@ def test_both_forms_are_tuned_and_the_faster_is_compiled(tmp_path: Path, tunesvc
         assert _runs(followed) == ([FUSED] if keep == FUSED else [DIRECT, DIRECT])
         inputs = sample_inputs(followed.model)
         assert compare(followed(*inputs), reference_outputs(followed.model, inputs)).ok
+
+    # The benchmark of what fusing brings, on the same database: both forms compiled,
+    # timed and checked (its figures are not asserted)
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(SCRIPTS / "bench_fused_pairs.py"), "zoo:invres",
+                           "--db", url, "--share", "50", "--runs", "4", "--rounds", "2",
+                           "--out", str(out)],
+                          capture_output=True, text=True, env=tunesvc_env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text())
+    assert [pair["form"] for pair in result["pairs"]] == [faster]
+    assert max(result["max_abs_error"].values()) < 1e-4
 
 
 def _runs(tuned: object) -> list[str]:

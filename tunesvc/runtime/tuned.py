@@ -103,7 +103,7 @@ class CompileInput:
 def load(model: str | ModelSpec | LoadedModel, target: str = "cpu", share: int | None = None,
          db: str | None = None,
          input_shapes: dict[str, Shape] | None = None, hold: bool = False,
-         input_values: dict[str, str] | None = None) -> TunedModel:
+         input_values: dict[str, str] | None = None, fused_pairs: bool = True) -> TunedModel:
     """Compile `model` (a zoo name, an ONNX path, `torch:package.module:factory`, or a
     model already loaded, e.g. by `tunesvc.models.pytorch.from_module`) with the schedules
     tuned for `share`.
@@ -114,6 +114,8 @@ def load(model: str | ModelSpec | LoadedModel, target: str = "cpu", share: int |
     `hold=True`, which holds it to the share first (CPU: the share's cores and TVM's
     thread count; GPU: the MPS limit, before any CUDA context): what `tunesvc run` does.
     Without it, a warning says when the process does not run at the share.
+    `fused_pairs=False` runs every 1x1 + depthwise pair as two kernels, whatever measured
+    faster (to measure what fusing them brings).
     """
     spec = TargetSpec(target)
     spec.validate()
@@ -126,6 +128,7 @@ def load(model: str | ModelSpec | LoadedModel, target: str = "cpu", share: int |
     loaded = model if isinstance(model, LoadedModel) else model.load()
     mod = to_relax(loaded)
     task_set = extract_task_set(mod, at.target)
+    task_set = task_set if fused_pairs else replace(task_set, pairs=[])
     every = choose_records(task_set.tasks, at, resolve_db_url(db))
     plan, sources = with_algorithms(every, task_set)
     compiled = CompileInput(loaded, mod, at, task_set.tasks, task_set.sites, plan,

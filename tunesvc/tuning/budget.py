@@ -12,7 +12,8 @@ trials once its search space is exhausted, it reached the per-task cap, or its k
 are a negligible part of the model's latency. Tasks of one group are alternatives for
 the same operators (a convolution's direct and Winograd kernels): the model runs the
 fastest, so the group counts once in the model's latency, and a task far behind the
-best of its group after a few chunks gets no more. Pure logic: no Ray, no TVM, no
+best of its group after a few chunks gets no more (a fused 1x1 + depthwise kernel is
+judged by its latency less the 1x1 kernel's it spares: `tunesvc.tuning.estimate`). Pure logic: no Ray, no TVM, no
 database.
 """
 
