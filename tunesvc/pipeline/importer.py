@@ -119,6 +119,11 @@ class TaskSet:
     sites: list[ConvSite]
     pairs: list[ConvSite] = field(default_factory=list)
 
+    def without_pairs(self) -> TaskSet:
+        """The same, every fusable pair left as its two direct kernels (no fused tasks)."""
+        fused = {site.task(FUSED) for site in self.pairs}
+        return TaskSet([t for t in self.tasks if t.shash not in fused], self.sites)
+
 
 def extract_tasks(mod: IRModule, target: Target) -> list[TaskSpec]:
     """Tuning tasks of `mod`, Winograd variants included (see `extract_task_set`)."""

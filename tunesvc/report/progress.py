@@ -31,9 +31,7 @@ class ShareBest:
 
     def add(self, result: TuneResult, uses: int) -> None:
         if result.ok and result.best_run_sec is not None:
-            self._best[result.task_shash] = Part(result.task_group or result.task_shash,
-                                                 uses, result.best_run_sec,
-                                                 result.task_shash, result.task_also)
+            self._best[result.task_shash] = Part.of_result(result, uses, result.best_run_sec)
 
     def text(self) -> str:
         if not self._best:

@@ -128,7 +128,7 @@ def load(model: str | ModelSpec | LoadedModel, target: str = "cpu", share: int |
     loaded = model if isinstance(model, LoadedModel) else model.load()
     mod = to_relax(loaded)
     task_set = extract_task_set(mod, at.target)
-    task_set = task_set if fused_pairs else replace(task_set, pairs=[])
+    task_set = task_set if fused_pairs else task_set.without_pairs()
     every = choose_records(task_set.tasks, at, resolve_db_url(db))
     plan, sources = with_algorithms(every, task_set)
     compiled = CompileInput(loaded, mod, at, task_set.tasks, task_set.sites, plan,

@@ -260,5 +260,4 @@ def _span(results: list[TuneResult]) -> float:
 
 
 def _weighted(results: list[TuneResult], latency: Callable[[TuneResult], float | None]) -> float | None:
-    return estimated_latency(Part(r.task_group or r.task_shash, r.weight, latency(r),
-                                  r.task_shash, r.task_also) for r in results)
+    return estimated_latency(Part.of_result(r, r.weight, latency(r)) for r in results)

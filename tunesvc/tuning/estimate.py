@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotation only: this module stays free of TVM
+    from workers.jobs import TuneResult
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,12 @@ class Part:
     latency_sec: float | None
     shash: str = ""
     also: str = ""
+
+    @classmethod
+    def of_result(cls, result: TuneResult, weight: int, latency_sec: float | None) -> Part:
+        """A tuning job's task as a part: `weight` calls of `latency_sec` each."""
+        return cls(result.task_group or result.task_shash, weight, latency_sec,
+                   result.task_shash, result.task_also)
 
 
 def net_latencies(parts: Iterable[Part]) -> list[tuple[Part, float | None]]:
