@@ -42,3 +42,24 @@ def test_slow_calls_are_timed_fewer_times_within_the_budget() -> None:
     assert 3 <= runs_within(slow, runs=50, at_least=3, budget_sec=0.5) <= 10
     assert runs_within(slow, runs=50, at_least=3, budget_sec=0.01) == 3
     assert runs_within(lambda: None, runs=50, at_least=3, budget_sec=0.5) == 50
+
+
+def test_each_turn_starts_after_the_engine_before_it_has_settled() -> None:
+    """An engine's idle threads spin on after its last call (onnxruntime's for tens of
+    milliseconds): the next engine's turn waits `settle_sec` before its first timed call."""
+    calls: list[tuple[str, float, float]] = []
+
+    def engine(name: str):  # type: ignore[no-untyped-def]
+        def call() -> None:
+            started = time.perf_counter()
+            time.sleep(0.001)
+            calls.append((name, started, time.perf_counter()))
+        return call
+
+    time_interleaved({"a": engine("a"), "b": engine("b")}, runs=6, rounds=3, settle_sec=0.2)
+    timed = calls[6:]  # after three warm-up calls each
+    turns = [(before, after) for before, after in zip(timed, timed[1:]) if before[0] != after[0]]
+    assert len(turns) == 5  # a a b b | a a b b | a a b b
+    assert all(after[1] - before[2] >= 0.2 for before, after in turns)
+    within = [(before, after) for before, after in zip(timed, timed[1:]) if before[0] == after[0]]
+    assert all(after[1] - before[2] < 0.1 for before, after in within)

@@ -6,7 +6,10 @@ onnxruntime go through the same function, so their ratio compares like with like
 
 Engines compared with each other are timed in interleaved rounds (a few calls of each in
 turn, A B C A B C ...), and their ratio is the median of the per-round ratios: a slow
-minute of the machine hits every engine alike instead of flattering one of them.
+minute of the machine hits every engine alike instead of flattering one of them. Each
+engine's turn starts after a short untimed pause: an engine's idle threads go on spinning
+for a while after its last call (onnxruntime's for about 30-40 ms, seen on MobileNetV2 at
+2 threads), and the next engine's first call would pay for it (1.9 ms became 33 ms).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import numpy as np
 
 WARMUP_CALLS = 3
 TIMED_BUDGET_SEC = 60.0  # a model's own timed calls: about this long at most
+# Untimed pause before each engine's turn in interleaved rounds, so the engine before it
+# has gone idle: onnxruntime's threads still slowed the next call after 20 ms, not after 50.
+SETTLE_SEC = 0.1
 
 
 @dataclass(frozen=True)
@@ -83,11 +89,13 @@ class RoundRatios:
 
 
 def time_interleaved(engines: Mapping[str, Callable[[], object]], runs: int, rounds: int,
-                     budget_sec: Mapping[str, float] | None = None) -> dict[str, list[list[float]]]:
+                     budget_sec: Mapping[str, float] | None = None,
+                     settle_sec: float = SETTLE_SEC) -> dict[str, list[list[float]]]:
     """Time every engine in `rounds` interleaved rounds of about runs/rounds calls each
-    (after warm-up calls). An engine with a time budget gets one call per round, and no
-    more rounds once its calls have taken `budget_sec` (a slow baseline stays bounded).
-    Returns, per engine, the seconds of each call, round by round."""
+    (after warm-up calls), each turn after an untimed pause of `settle_sec`. An engine
+    with a time budget gets one call per round, and no more rounds once its calls have
+    taken `budget_sec` (a slow baseline stays bounded). Returns, per engine, the seconds
+    of each call, round by round."""
     per_round = max(1, math.ceil(runs / rounds))
     budgets = budget_sec or {}
     for name, call in engines.items():
@@ -99,6 +107,7 @@ def time_interleaved(engines: Mapping[str, Callable[[], object]], runs: int, rou
             spent = sum(map(sum, times[name]))
             if name in budgets and times[name] and spent >= budgets[name]:
                 continue
+            time.sleep(settle_sec)
             times[name].append(_timed(call, 1 if name in budgets else per_round))
     return times
 
