@@ -75,7 +75,8 @@ def run(model: str, target: str, share: int | None, runs: int, input_shapes: tup
     TVM's default schedules (one call a round, 5 s at most) and with onnxruntime (one
     intra-op thread per core of the share): the ratios are speedups of the tuned model
     over each, from the median of the per-round ratios, so a slow minute of the machine
-    hits all three alike (--json gives the quartiles).
+    hits all three alike (--json gives the quartiles). Each turn starts after a 0.1 s
+    pause, so one engine's idle threads, still spinning, do not slow the next one's calls.
     """
     from tunesvc.report.text import run_text, to_json
     from tunesvc.evaluation.run import run_model
