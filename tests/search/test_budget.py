@@ -66,6 +66,34 @@ def test_negligible_tasks_get_only_their_first_chunk() -> None:
     assert shashes == {"big"}
 
 
+def grouped(total: int, single_ms: float, variants_ms: list[float]) -> BudgetAllocator:
+    """A one-kernel task and a convolution with alternatives (each weight 1), every one
+    measured once (one chunk of 8) at the given latencies."""
+    tasks = {"single": TaskProgress("single", 1)}
+    tasks |= {f"v{i}": TaskProgress(f"v{i}", 1, group="conv") for i in range(len(variants_ms))}
+    latency_ms = dict(zip(tasks, [single_ms, *variants_ms]))
+    budget = BudgetAllocator(tasks, total, 1000, chunk=16, first_chunk=8)
+    for _ in tasks:
+        shash, trials = budget.next_chunk() or ("", 0)
+        assert trials == 8
+        budget.finished(shash, 8, best_sec=latency_ms[shash] * 1e-3, default_sec=None)
+    return budget
+
+
+def test_alternatives_of_one_convolution_compete_as_one_task() -> None:
+    # Three alternatives at 1.2 ms are one convolution of 1.2 ms that has had 24 trials;
+    # the single kernel of 1.0 ms has had 8 and has more to give per trial.
+    budget = grouped(200, single_ms=1.0, variants_ms=[1.2, 1.2, 1.2])
+    assert budget.next_chunk() == ("single", 24)
+
+
+def test_within_a_group_the_fastest_alternative_gets_the_chunk() -> None:
+    budget = grouped(200, single_ms=0.01, variants_ms=[1.5, 1.0, 1.1])
+    assert budget.next_chunk() == ("v1", 24)
+    budget.finished("v1", 24, best_sec=1.0e-3, default_sec=None)  # no better
+    assert budget.next_chunk() == ("v1", 40)  # still the closest to the group's best
+
+
 def two_matmul_model(path: Path) -> Path:
     """x(32x512) -> MatMul 512x512 -> Relu -> MatMul 512x4: a heavy and a light task."""
     rng = np.random.default_rng(0)

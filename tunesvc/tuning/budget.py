@@ -11,10 +11,13 @@ a large share of the model's latency probably has more to give. A task stops get
 trials once its search space is exhausted, it reached the per-task cap, or its kernels
 are a negligible part of the model's latency. Tasks of one group are alternatives for
 the same operators (a convolution's direct and Winograd kernels): the model runs the
-fastest, so the group counts once in the model's latency, and a task far behind the
-best of its group after a few chunks gets no more (a fused 1x1 + depthwise kernel is
-judged by its latency less the 1x1 kernel's it spares: `tunesvc.tuning.estimate`). Pure logic: no Ray, no TVM, no
-database.
+fastest, so the group counts once, in the model's latency and in the gain: "best latency"
+is the group's best and "trials so far" the whole group's, and each alternative's gain is
+scaled by how close it is to that best (a fused 1x1 + depthwise kernel is judged by its
+latency less the 1x1 kernel's it spares: `tunesvc.tuning.estimate`). Otherwise a
+convolution with three alternatives would draw three times the trials of one with a
+single kernel of the same latency. A task far behind the best of its group after a few
+chunks gets no more. Pure logic: no Ray, no TVM, no database.
 """
 
 from __future__ import annotations
@@ -53,14 +56,32 @@ class TaskProgress:
         """This task's latency as the model would see it now (best tuned, else default)."""
         return self.best_sec if self.best_sec is not None else self.default_sec
 
-    def gain_per_trial(self) -> float:
-        if self.best_sec is None:
-            return float("inf") if self.trials == 0 else 0.0
-        recent = 0.0
-        if len(self.history) >= 2:
-            (before, _), (after, measured) = self.history[-2], self.history[-1]
-            recent = max(0.0, before - after) / max(1, measured)
-        return self.weight * (recent + self.best_sec / max(1, self.trials))
+    def recent_gain_per_trial(self) -> float:
+        """How much the last chunk lowered this task's best latency, per trial measured."""
+        if len(self.history) < 2:
+            return 0.0
+        (before, _), (after, measured) = self.history[-2], self.history[-1]
+        return max(0.0, before - after) / max(1, measured)
+
+
+@dataclass(frozen=True)
+class GroupStanding:
+    """Where an alternative stands in its group: the group's best latency and trials, and
+    how close this task is to that best (1.0 for the best, 0.5 for one twice as slow)."""
+
+    best_sec: float
+    trials: int
+    closeness: float
+
+
+def gain_per_trial(task: TaskProgress, standing: GroupStanding | None) -> float:
+    """The expected gain in model latency per trial of `task`'s next chunk (see above)."""
+    if task.best_sec is None:
+        return float("inf") if task.trials == 0 else 0.0
+    if standing is None:  # a group of its own
+        return task.weight * (task.recent_gain_per_trial() + task.best_sec / max(1, task.trials))
+    return task.weight * standing.closeness * (
+        task.recent_gain_per_trial() + standing.best_sec / max(1, standing.trials))
 
 
 @dataclass
@@ -83,7 +104,9 @@ class BudgetAllocator:
         candidates = [t for t in self.tasks.values() if self._eligible(t)]
         if left <= 0 or not candidates:
             return None
-        task = max(candidates, key=lambda t: (t.gain_per_trial(), t.weight, t.shash))
+        standings = self._standings()
+        task = max(candidates, key=lambda t: (gain_per_trial(t, standings.get(t.shash)),
+                                              t.weight, t.shash))
         wanted = self.chunk if task.trials else (self.first_chunk or self.chunk)
         size = min(wanted, left, self.cap_per_task - task.trials)
         task.in_flight = True
@@ -124,16 +147,46 @@ class BudgetAllocator:
         costs the model (a fused task less the 1x1 kernel it spares)."""
         if not task.group or len(task.history) < LOSING_AFTER_CHUNKS or task.best_sec is None:
             return False
-        net = dict((part.shash, sec) for part, sec in net_latencies(
+        standing = self._standings().get(task.shash)
+        return standing is not None and standing.closeness < 1.0 / LOSING_FACTOR
+
+    def _net_best(self) -> dict[str, float | None]:
+        """Each task's best latency as its group compares it (a fused task less the 1x1
+        kernel it spares), None while unknown."""
+        return {part.shash: sec for part, sec in net_latencies(
             Part(t.group or t.shash, t.weight, t.best_sec, t.shash, t.also)
-            for t in self.tasks.values()))
-        rivals = [sec for shash, sec in net.items()
-                  if sec is not None and (self.tasks[shash].group or shash) == task.group]
-        own = net[task.shash]
-        return own is not None and bool(rivals) and own > LOSING_FACTOR * min(rivals)
+            for t in self.tasks.values())}
+
+    def _standings(self) -> dict[str, GroupStanding]:
+        """The standing of every measured task of a group of two or more."""
+        net = self._net_best()
+        members: dict[str, list[TaskProgress]] = {}
+        for task in self.tasks.values():  # a task named as a group is that group's member
+            members.setdefault(task.group or task.shash, []).append(task)
+        standings = {}
+        for group in members.values():
+            known = [net[t.shash] for t in group if net[t.shash] is not None]
+            if len(group) < 2 or not known:
+                continue
+            best = min(sec for sec in known if sec is not None)
+            trials = sum(t.trials for t in group)
+            for task in group:
+                own = net[task.shash]
+                if own is not None:
+                    closeness = _closeness(own, best)
+                    standings[task.shash] = GroupStanding(best, trials, closeness)
+        return standings
 
     def _reserved(self) -> int:
         return sum(target - self.tasks[shash].trials for shash, target in self._targets.items())
 
     def __post_init__(self) -> None:
         self._targets: dict[str, int] = {}  # cumulative budget of each task in flight
+
+
+def _closeness(own_sec: float, best_sec: float) -> float:
+    """best / own, in [0, 1]; a net latency at or below zero (a fused kernel faster than
+    the 1x1 kernel it spares) is as close as can be."""
+    if own_sec <= 0:
+        return 1.0
+    return 0.0 if best_sec <= 0 else min(1.0, best_sec / own_sec)
