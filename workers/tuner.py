@@ -30,6 +30,7 @@ from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
 from workers.measure import default_schedule, measure_module
 from workers.search import SkipMeasuredSearch, measured_modules
+from workers.siblings import seed_from_siblings
 from workers.similar import seed_from_similar
 from workers.transfer import seed_from_nearest_shares
 from workers.warm import WorkerTools
@@ -80,6 +81,9 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
     workload = database.commit_workload(job.task.mod)
     if remaining > 0 and before.records == 0:
         remaining -= _seed(job, target, tools, database, workload, remaining)
+    if remaining > 0:
+        best = slice_progress(store, key, job.task.shash).best_run_sec
+        remaining -= seed_from_siblings(job, target, database, workload, tools, best, remaining)
     if remaining > 0:
         _search(job, target, tools, database, workload, remaining)
     # ids only: the store's rows, not MetaSchedule records rebuilt from them
