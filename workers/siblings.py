@@ -14,7 +14,6 @@ not measured again.
 
 from __future__ import annotations
 
-import re
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -31,9 +30,9 @@ from schedules_db.neighbours import Neighbour, neighbours
 from workers.jobs import TuneJob
 from workers.search import measured_modules, module_hash
 from workers.seeding import measure_seeds, replayed
+from workers.similar import TRAILING_NUMBER
 from workers.warm import WorkerTools
 
-TRAILING_NUMBER = re.compile(r"\d+$")
 # Operators that only follow the main one: a sibling may have more or fewer of them.
 EPILOGUE = frozenset({"add", "relu", "relu6", "clip", "multiply", "subtract", "divide",
                       "minimum", "maximum", "sigmoid", "tanh", "cast"})

@@ -108,24 +108,18 @@ class FakeSearch(PySearchStrategy):
         return FakeSearch(self.batches)
 
 
-def matmul_module(n: int) -> IRModule:
-    """An n x n x n float32 matmul (block "matmul") as a one-function IRModule."""
+def matmul_module(n: int, relu: bool = False) -> IRModule:
+    """An n x n x n float32 matmul (block "matmul") as a one-function IRModule; with
+    `relu`, a ReLU after it (block "relu"): the same matmul fused with an elementwise
+    operator."""
     a = te.placeholder((n, n), name="A")
     b = te.placeholder((n, n), name="B")
     k = te.reduce_axis((0, n), name="k")
     c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="matmul")
+    if relu:
+        c = te.compute((n, n), lambda i, j: te.max(c[i, j], te.const(0.0, "float32")),
+                       name="relu")
     return IRModule({"main": te.create_prim_func([a, b, c])})
-
-
-def matmul_relu_module(n: int) -> IRModule:
-    """`matmul_module(n)` with a ReLU after it (block "relu"): the same matmul, fused with
-    an elementwise operator."""
-    a = te.placeholder((n, n), name="A")
-    b = te.placeholder((n, n), name="B")
-    k = te.reduce_axis((0, n), name="k")
-    c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="matmul")
-    d = te.compute((n, n), lambda i, j: te.max(c[i, j], te.const(0.0, "float32")), name="relu")
-    return IRModule({"main": te.create_prim_func([a, b, d])})
 
 
 def split_candidates(mod: IRModule, block: str, count: int) -> list[ms.MeasureCandidate]:

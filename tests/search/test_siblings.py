@@ -19,7 +19,7 @@ from tunesvc.tuning.registration import register_tasks
 from workers.jobs import TaskSpec
 from workers.search import measured_modules, module_hash
 from workers.siblings import main_operator, transplanted
-from workers.testing import matmul_relu_module
+from workers.testing import matmul_module
 from workers.tuner import run_job
 
 pytestmark = [pytest.mark.cpu, pytest.mark.slow]  # tunes for real
@@ -44,7 +44,7 @@ def test_a_sibling_first_measures_the_stored_best_schedules_once(
         capsys: pytest.CaptureFixture[str]) -> None:
     url, first = stored
     copy = _copy(url, tmp_path)
-    task = _task("fused_matmul5_relu2", matmul_relu_module(32))
+    task = _task("fused_matmul5_relu2", matmul_module(32, relu=True))
     register_tasks(copy, "relu-model", "fp-relu", [task])
     log = _tune(copy, task, 4, tmp_path / "one", capsys)
     assert "siblings: measured 2 schedules of ['fused_matmul3'] first" in log

@@ -165,10 +165,10 @@ class BudgetAllocator:
             members.setdefault(task.group or task.shash, []).append(task)
         standings = {}
         for group in members.values():
-            known = [net[t.shash] for t in group if net[t.shash] is not None]
+            known = [sec for sec in (net[t.shash] for t in group) if sec is not None]
             if len(group) < 2 or not known:
                 continue
-            best = min(sec for sec in known if sec is not None)
+            best = min(known)
             trials = sum(t.trials for t in group)
             for task in group:
                 own = net[task.shash]
