@@ -57,8 +57,9 @@ def leading_shapes(mod: IRModule) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(int(dim) for dim in arg.shape) for arg in args)
 
 
-def siblings(job: TuneJob, tools: WorkerTools) -> list[Neighbour]:
-    """The stored workloads at the job's exact share that are the job's siblings."""
+def siblings(job: TuneJob, tools: WorkerTools) -> list[tuple[Neighbour, Workload]]:
+    """The stored workloads at the job's exact share that are the job's siblings, each with
+    its workload as stored."""
     mine = (main_operator(job.task.name), leading_shapes(job.task.mod))
     found = []
     for neighbour in neighbours(tools.store, job.slice_key, {job.task.shash}):
@@ -66,7 +67,7 @@ def siblings(job: TuneJob, tools: WorkerTools) -> list[Neighbour]:
             continue
         theirs = stored_workload(tools.store, neighbour.shash)
         if leading_shapes(theirs.mod) == mine[1]:
-            found.append(neighbour)
+            found.append((neighbour, theirs))
     return found
 
 
@@ -119,8 +120,7 @@ def seed_from_siblings(job: TuneJob, target: Target, database: SliceDatabase,
     context = ms.TuneContext(mod=workload.mod, target=target, space_generator="post-order-apply",
                              task_name=job.task.name, num_threads=1)
     spaces, postprocs = context.generate_design_space(), context.space_generator.postprocs
-    for sibling in alike:
-        theirs = stored_workload(tools.store, sibling.shash)
+    for sibling, theirs in alike:
         for row in tools.store.top_records(sibling.key, sibling.shash, BEST_PER_SIBLING):
             sec = row.mean_run_sec
             if sec is None or (best_sec is not None and sec >= best_sec):

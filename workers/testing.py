@@ -116,10 +116,9 @@ def matmul_module(n: int, relu: bool = False) -> IRModule:
     b = te.placeholder((n, n), name="B")
     k = te.reduce_axis((0, n), name="k")
     c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="matmul")
-    if relu:
-        c = te.compute((n, n), lambda i, j: te.max(c[i, j], te.const(0.0, "float32")),
-                       name="relu")
-    return IRModule({"main": te.create_prim_func([a, b, c])})
+    out = c if not relu else te.compute(
+        (n, n), lambda i, j: te.max(c[i, j], te.const(0.0, "float32")), name="relu")
+    return IRModule({"main": te.create_prim_func([a, b, out])})
 
 
 def split_candidates(mod: IRModule, block: str, count: int) -> list[ms.MeasureCandidate]:

@@ -101,10 +101,10 @@ class BudgetAllocator:
         """(task shash, cumulative trial budget for it) for the next job, or None if no
         task should get trials now (all done, or the rest are already running)."""
         left = self.total_trials - self.spent() - self._reserved()
-        candidates = [t for t in self.tasks.values() if self._eligible(t)]
+        standings = self._standings()
+        candidates = [t for t in self.tasks.values() if self._eligible(t, standings)]
         if left <= 0 or not candidates:
             return None
-        standings = self._standings()
         task = max(candidates, key=lambda t: (gain_per_trial(t, standings.get(t.shash)),
                                               t.weight, t.shash))
         wanted = self.chunk if task.trials else (self.first_chunk or self.chunk)
@@ -130,10 +130,11 @@ class BudgetAllocator:
         if failed or task.trials < target:
             task.exhausted = True
 
-    def _eligible(self, task: TaskProgress) -> bool:
+    def _eligible(self, task: TaskProgress, standings: dict[str, GroupStanding]) -> bool:
         if task.in_flight or task.exhausted or task.trials >= self.cap_per_task:
             return False
-        return task.trials == 0 or not (self._negligible(task) or self._losing(task))
+        return task.trials == 0 or not (self._negligible(task)
+                                        or _losing(task, standings.get(task.shash)))
 
     def _negligible(self, task: TaskProgress) -> bool:
         model = estimated_latency(Part(t.group or t.shash, t.weight, t.latency_sec, t.shash,
@@ -141,14 +142,6 @@ class BudgetAllocator:
         if task.latency_sec is None or not model:
             return False
         return task.weight * task.latency_sec < NEGLIGIBLE_FRACTION * model
-
-    def _losing(self, task: TaskProgress) -> bool:
-        """Whether `task` is far behind its group's best, each counted by the latency it
-        costs the model (a fused task less the 1x1 kernel it spares)."""
-        if not task.group or len(task.history) < LOSING_AFTER_CHUNKS or task.best_sec is None:
-            return False
-        standing = self._standings().get(task.shash)
-        return standing is not None and standing.closeness < 1.0 / LOSING_FACTOR
 
     def _net_best(self) -> dict[str, float | None]:
         """Each task's best latency as its group compares it (a fused task less the 1x1
@@ -190,3 +183,11 @@ def _closeness(own_sec: float, best_sec: float) -> float:
     if own_sec <= 0:
         return 1.0
     return 0.0 if best_sec <= 0 else min(1.0, best_sec / own_sec)
+
+
+def _losing(task: TaskProgress, standing: GroupStanding | None) -> bool:
+    """Whether `task` is far behind its group's best after a few chunks, each counted by
+    the latency it costs the model (a fused task less the 1x1 kernel it spares)."""
+    if not task.group or len(task.history) < LOSING_AFTER_CHUNKS or task.best_sec is None:
+        return False
+    return standing is not None and standing.closeness < 1.0 / LOSING_FACTOR
