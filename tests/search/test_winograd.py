@@ -15,6 +15,7 @@ from schedules_db import Store
 from tunesvc.pipeline.compiler import compile_with_database
 from tunesvc.pipeline.conv_algorithms import DIRECT, ConvPlan, ConvSite, choose_plan
 from tunesvc.pipeline.importer import extract_task_set, to_relax
+from tunesvc.pipeline.winograd import transform_matrices
 from tunesvc.models.inputs import sample_inputs
 from tunesvc.models.sources import load_model
 from tunesvc.evaluation.reference import compare, reference_outputs
@@ -57,6 +58,23 @@ def test_each_3x3_convolution_gets_two_variants() -> None:
         for shash in site.variants.values():
             assert by_shash[shash].competes_with == site.direct
             assert "winograd" in by_shash[shash].name
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_transform_matrices_hold_tvms_values(tile: int) -> None:
+    """The compact constant matrices, computed by a compiled kernel, are TVM's
+    Cook-Toom A, B and G entry for entry."""
+    import numpy as np
+    import tvm
+    from tvm import te
+    from tvm.topi.nn.winograd_util import _cook_toom_convolution, _interpolation_points
+
+    expected = _cook_toom_convolution(_interpolation_points(tile + 1), tile, 3)
+    for matrix, values in zip(transform_matrices(tile, "float32"), expected):
+        kernel = tvm.compile(te.create_prim_func([matrix]), target="llvm")
+        out = tvm.runtime.tensor(np.zeros(values.shape, "float32"))
+        kernel(out)
+        np.testing.assert_array_equal(out.numpy(), values.astype("float32"))
 
 
 @pytest.mark.parametrize("algorithm", ["winograd2", "winograd4"])

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tvm import relax, te, topi
-from tvm.topi.nn.winograd_util import winograd_transform_matrices
+import numpy as np
+from tvm import relax, te, tirx, topi
+from tvm.topi.nn.winograd_util import _cook_toom_convolution, _interpolation_points
 from tvm.topi.utils import get_const_tuple
 
 # TVM's fusion pattern kinds (relax/op_attr_types.h): the epilogue may fuse after it.
@@ -59,12 +60,43 @@ def winograd_shape(call: relax.Call) -> ConvShape | None:
     return ConvShape(batch, height, width, in_channels, out_channels, padding, "float32")
 
 
+def transform_matrices(tile: int, dtype: str) -> tuple[te.Tensor, te.Tensor, te.Tensor]:
+    """F(tile x tile, 3x3)'s A, B and G matrices as constant tensors (TVM's Cook-Toom
+    values). Each entry is a small tree of `i == row`, `j == column` selects with the
+    zeros left out, rather than TOPI's chain of one select per entry (each testing two
+    index remainders): the same constants once the transform loops are unrolled, but
+    every pass over the kernel (the search's replays and postprocessing, the cost
+    model's features, the build) simplifies an expression several times smaller."""
+    points = _interpolation_points(tile + KERNEL - 2)
+    a_data, b_data, g_data = _cook_toom_convolution(points, tile, KERNEL)
+    return (_const_matrix(a_data.astype(dtype), "A"), _const_matrix(b_data.astype(dtype), "B"),
+            _const_matrix(g_data.astype(dtype), "G"))
+
+
+def _const_matrix(values: np.ndarray, name: str) -> te.Tensor:
+    dtype = str(values.dtype)
+    zero = tirx.const(0.0, dtype)
+
+    def entry(i: tirx.PrimExpr, j: tirx.PrimExpr) -> tirx.PrimExpr:
+        expr = zero
+        for row in reversed(range(values.shape[0])):
+            in_row = zero
+            for col in reversed(range(values.shape[1])):
+                if values[row, col] != 0:
+                    in_row = tirx.Select(j == col, tirx.const(values[row, col], dtype), in_row)
+            expr = tirx.Select(i == row, in_row, expr)
+        return expr
+
+    return te.compute(values.shape, entry, name=name,
+                      attrs={"const_matrix": True, "schedule_rule": "None"})
+
+
 def weight_transform(kernel: te.Tensor, tile: int) -> te.Tensor:
     """OHWI weight -> U[eps, nu, ci, co] = G g G^T (output channels innermost, so the
     batched product reads it contiguously)."""
     out_channels, _, _, in_channels = get_const_tuple(kernel.shape)
     alpha = tile + KERNEL - 1
-    _, _, g_matrix = winograd_transform_matrices(tile, KERNEL, str(kernel.dtype))
+    _, _, g_matrix = transform_matrices(tile, str(kernel.dtype))
     r_kh = te.reduce_axis((0, KERNEL), name="r_kh")
     r_kw = te.reduce_axis((0, KERNEL), name="r_kw")
     return te.compute(
@@ -135,7 +167,7 @@ def _input_tiles(data: te.Tensor, shape: ConvShape, cut: Tiling) -> te.Tensor:
 
 def _data_pack(input_tile: te.Tensor, alpha: int, dtype: str) -> te.Tensor:
     """V = B^T d B for every input tile."""
-    _, b_matrix, _ = winograd_transform_matrices(alpha - KERNEL + 1, KERNEL, dtype)
+    _, b_matrix, _ = transform_matrices(alpha - KERNEL + 1, dtype)
     r_a = te.reduce_axis((0, alpha), "r_a")
     r_b = te.reduce_axis((0, alpha), "r_b")
     return te.compute(
@@ -148,7 +180,7 @@ def _data_pack(input_tile: te.Tensor, alpha: int, dtype: str) -> te.Tensor:
 
 def _inverse(bgemm: te.Tensor, shape: ConvShape, cut: Tiling) -> te.Tensor:
     """Y = A^T M A per tile, then the tiles laid out as the NHWC output."""
-    a_matrix, _, _ = winograd_transform_matrices(cut.tile, KERNEL, shape.dtype)
+    a_matrix, _, _ = transform_matrices(cut.tile, shape.dtype)
     r_a = te.reduce_axis((0, cut.alpha), "r_a")
     r_b = te.reduce_axis((0, cut.alpha), "r_b")
     inverse = te.compute(
