@@ -57,16 +57,22 @@ def leading_shapes(mod: IRModule) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(int(dim) for dim in arg.shape) for arg in args)
 
 
+def kin_of(task_name: str, mod: IRModule) -> str:
+    """What siblings have in common: the main operator and the leading shapes."""
+    return f"{main_operator(task_name)}{leading_shapes(mod)}"
+
+
 def siblings(job: TuneJob, tools: WorkerTools) -> list[tuple[Neighbour, Workload]]:
     """The stored workloads at the job's exact share that are the job's siblings, each with
     its workload as stored."""
-    mine = (main_operator(job.task.name), leading_shapes(job.task.mod))
+    mine = kin_of(job.task.name, job.task.mod)
     found = []
     for neighbour in neighbours(tools.store, job.slice_key, {job.task.shash}):
-        if neighbour.key != job.slice_key or main_operator(neighbour.task_name) != mine[0]:
-            continue
+        if neighbour.key != job.slice_key or \
+                main_operator(neighbour.task_name) != main_operator(job.task.name):
+            continue  # (read the workload only for a likely sibling)
         theirs = stored_workload(tools.store, neighbour.shash)
-        if leading_shapes(theirs.mod) == mine[1]:
+        if kin_of(neighbour.task_name, theirs.mod) == mine:
             found.append((neighbour, theirs))
     return found
 

@@ -96,3 +96,18 @@ def test_pointwise_depthwise_benchmark_small(tmp_path: Path, tunesvc_env: dict) 
                           "--layers", "56x24", "--out", str(out)],
                          capture_output=True, text=True, env=tunesvc_env, timeout=120)
     assert bad.returncode == 2 and "SIZExINxEXPANDEDsSTRIDE" in bad.stderr
+
+
+def test_search_cost_benchmark_small(tmp_path: Path, tunesvc_env: dict) -> None:
+    out = tmp_path / "cost.json"
+    script = [sys.executable, str(SCRIPTS / "bench_search_cost.py"), "zoo:convnet"]
+    done = subprocess.run(
+        script + ["--task", "fused_winograd4_conv2d_add_relu1", "--population", "16",
+                  "--out", str(out)], capture_output=True, text=True, env=tunesvc_env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (row,) = json.loads(out.read_text())
+    assert row["task"] == "fused_winograd4_conv2d_add_relu1"
+    assert row["simplify_ms"] > 0 and row["generate_s"] > 0 and row["build_s"] > 0
+    bad = subprocess.run(script + ["--task", "no_such_task"], capture_output=True, text=True,
+                         env=tunesvc_env, timeout=300)
+    assert bad.returncode == 2 and "no such task in zoo:convnet: no_such_task" in bad.stderr

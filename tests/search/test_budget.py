@@ -94,6 +94,26 @@ def test_within_a_group_the_fastest_alternative_gets_the_chunk() -> None:
     assert budget.next_chunk() == ("v1", 40)  # still the closest to the group's best
 
 
+def test_an_alternative_is_judged_by_its_kin_until_it_has_had_a_job_to_try_it() -> None:
+    # A convolution with and without its residual add (same shapes), each with a direct and
+    # a Winograd task; the Winograd tasks are kin. One Winograd task found 0.5 ms in 40
+    # trials, the other drew 4 ms in its first chunk of 8. Its next job measures its kin's
+    # 0.5 ms schedule first, so it gets the chunk rather than its direct rival at 1 ms.
+    def task(name: str, trials: int, ms: float, **kw: str) -> TaskProgress:
+        return TaskProgress(name, 2, trials=trials, best_sec=ms * 1e-3,
+                            history=[(ms * 1e-3, trials)], **kw)
+
+    tasks = {"d_add": task("d_add", 8, 1.0), "w_add": task("w_add", 8, 4.0, group="d_add", kin="w"),
+             "d": task("d", 40, 1.0), "w": task("w", 40, 0.5, group="d", kin="w")}
+    budget = BudgetAllocator(tasks, 1000, 1000, chunk=16)
+    assert budget.next_chunk() == ("w_add", 24)
+    budget.finished("w_add", 24, best_sec=4e-3, default_sec=None)  # the transplant did not help
+    assert budget.next_chunk() == ("d_add", 24)  # its own 4 ms stands until its kin finds more
+    budget.finished("d_add", 24, best_sec=1e-3, default_sec=None)
+    budget.tasks["w"].best_sec = 0.3e-3  # the kin found something faster again
+    assert budget.next_chunk() == ("w_add", 40)
+
+
 def two_matmul_model(path: Path) -> Path:
     """x(32x512) -> MatMul 512x512 -> Relu -> MatMul 512x4: a heavy and a light task."""
     rng = np.random.default_rng(0)

@@ -18,7 +18,7 @@ from tunesvc.targets import ShareTarget
 from tunesvc.tuning.registration import register_tasks
 from workers.jobs import TaskSpec
 from workers.search import measured_modules, module_hash
-from workers.siblings import main_operator, transplanted
+from workers.siblings import kin_of, main_operator, transplanted
 from workers.testing import matmul_module
 from workers.tuner import run_job
 
@@ -30,6 +30,12 @@ def test_main_operator_drops_numbering_and_what_follows_the_main_operator() -> N
     assert main_operator("fused_conv2d_add_relu1") == "conv2d"
     assert main_operator("max_pool2d1") == "max_pool2d"
     assert main_operator("fused_matmul5_relu2") == main_operator("fused_matmul3") == "matmul"
+
+
+def test_kin_is_the_main_operator_on_the_same_shapes() -> None:
+    with_relu = kin_of("fused_matmul5_relu2", matmul_module(32, relu=True))
+    assert with_relu == kin_of("fused_matmul3", matmul_module(32))
+    assert with_relu != kin_of("fused_matmul3", matmul_module(64))
 
 
 def _tune(url: str, task: TaskSpec, trials: int, folder: Path,

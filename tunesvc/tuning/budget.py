@@ -17,7 +17,12 @@ scaled by how close it is to that best (a fused 1x1 + depthwise kernel is judged
 latency less the 1x1 kernel's it spares: `tunesvc.tuning.estimate`). Otherwise a
 convolution with three alternatives would draw three times the trials of one with a
 single kernel of the same latency. A task far behind the best of its group after a few
-chunks gets no more. Pure logic: no Ray, no TVM, no database.
+chunks gets no more. Tasks of one *kin* are the same operator on the same shapes with
+other elementwise operators fused after it (a convolution with and without its residual
+add): a job first measures its kin's best schedules on it (`workers.siblings`), so when a
+kin finds something faster than an alternative's best, the alternative is judged by that
+latency until it has had a job to try it (one unlucky first chunk does not rule it out
+while its kin shows what the algorithm can do). Pure logic: no Ray, no TVM, no database.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class TaskProgress:
     history: list[tuple[float, int]] = field(default_factory=list)
     exhausted: bool = False
     in_flight: bool = False
+    kin: str = ""  # the same operator on the same shapes ("": no kin)
+    kin_best_seen: float | None = None  # its kin's best when its last job was handed out
 
     @property
     def latency_sec(self) -> float | None:
@@ -107,6 +114,7 @@ class BudgetAllocator:
             return None
         task = max(candidates, key=lambda t: (gain_per_trial(t, standings.get(t.shash)),
                                               t.weight, t.shash))
+        task.kin_best_seen = self._kin_best().get(task.kin)
         wanted = self.chunk if task.trials else (self.first_chunk or self.chunk)
         size = min(wanted, left, self.cap_per_task - task.trials)
         task.in_flight = True
@@ -145,10 +153,19 @@ class BudgetAllocator:
 
     def _net_best(self) -> dict[str, float | None]:
         """Each task's best latency as its group compares it (a fused task less the 1x1
-        kernel it spares), None while unknown."""
+        kernel it spares; its kin's best where that is news to it), None while unknown."""
+        kin_best = self._kin_best()
         return {part.shash: sec for part, sec in net_latencies(
-            Part(t.group or t.shash, t.weight, t.best_sec, t.shash, t.also)
+            Part(t.group or t.shash, t.weight, _hoped(t, kin_best), t.shash, t.also)
             for t in self.tasks.values())}
+
+    def _kin_best(self) -> dict[str, float]:
+        """The best latency measured in each kin."""
+        best: dict[str, float] = {}
+        for task in self.tasks.values():
+            if task.kin and task.best_sec is not None:
+                best[task.kin] = min(best.get(task.kin, task.best_sec), task.best_sec)
+        return best
 
     def _standings(self) -> dict[str, GroupStanding]:
         """The standing of every measured task of a group of two or more."""
@@ -175,6 +192,16 @@ class BudgetAllocator:
 
     def __post_init__(self) -> None:
         self._targets: dict[str, int] = {}  # cumulative budget of each task in flight
+
+
+def _hoped(task: TaskProgress, kin_best: dict[str, float]) -> float | None:
+    """`task`'s best, or its kin's best if that is lower and has been found since the
+    task's last job was handed out (its next job measures that schedule on it first)."""
+    news = kin_best.get(task.kin) if task.kin else None
+    if news is None or task.best_sec is None or news >= task.best_sec:
+        return task.best_sec
+    seen = task.kin_best_seen
+    return news if seen is None or news < seen else task.best_sec
 
 
 def _closeness(own_sec: float, best_sec: float) -> float:

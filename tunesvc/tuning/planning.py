@@ -27,6 +27,7 @@ from tunesvc.models.spec import ModelSpec
 from tunesvc.targets import ShareTarget
 from workers.jobs import SearchConfig, TaskSpec, TuneJob, TuneResult
 from workers.shares import Share, ShareError
+from workers.siblings import kin_of
 
 BUDGET_CHUNK = 16  # trials per job under a model-level budget: two search rounds of 8
 FIRST_CHUNK = 8  # a task's first job: one search round, enough to know its latency
@@ -172,7 +173,7 @@ def _budget_plan(request: TuneRequest, tasks: list[TaskSpec], targets: dict[Shar
 
 def _task_progress(task: TaskSpec, done: SliceProgress) -> TaskProgress:
     return TaskProgress(shash=task.shash, weight=task.weight, group=task.group, also=task.also,
-                        trials=done.records,
+                        kin=kin_of(task.name, task.mod), trials=done.records,
                         best_sec=done.best_run_sec, default_sec=done.default_run_sec,
                         exhausted=done.exhausted)
 
