@@ -42,13 +42,18 @@ def replayed(trace: Trace, schedule: Schedule, decide: Decide | None = None) -> 
 def measure_seeds(schedules: list[Schedule], target: Target, database: SliceDatabase,
                   workload: Workload, tools: WorkerTools) -> int:
     """Measure each schedule of `workload` here and commit it to the job's slice (its trace
-    as applied, failures as MetaSchedule records them); returns how many were measured."""
+    as applied, failures as MetaSchedule records them); returns how many were measured.
+    Each schedule's arguments are read from the scheduled function, as MetaSchedule's
+    search does: a schedule whose postprocessing rewrote a weight's layout (every CPU
+    convolution's) takes that weight in the new layout."""
     if not schedules:
         return 0
-    args = ArgInfo.from_entry_func(workload.mod, remove_preproc=True)
-    candidates = [ms.MeasureCandidate(schedule, args) for schedule in schedules]
+    candidates = [ms.MeasureCandidate(schedule, ArgInfo.from_entry_func(schedule.mod,
+                                                                          remove_preproc=True))
+                  for schedule in schedules]
     secs = measure_candidates(candidates, target, tools.builder, tools.runner)
-    for schedule, run_secs in zip(schedules, secs):
+    for candidate, run_secs in zip(candidates, secs):
         database.commit_tuning_record(TuningRecord(
-            schedule.trace, workload, run_secs or FAILED_RUN_SECS, target, args))
+            candidate.sch.trace, workload, run_secs or FAILED_RUN_SECS, target,
+            candidate.args_info))
     return len(schedules)

@@ -108,17 +108,20 @@ class FakeSearch(PySearchStrategy):
         return FakeSearch(self.batches)
 
 
-def matmul_module(n: int, relu: bool = False) -> IRModule:
+def matmul_module(n: int, relu: bool = False, layout_free: bool = False) -> IRModule:
     """An n x n x n float32 matmul (block "matmul") as a one-function IRModule; with
     `relu`, a ReLU after it (block "relu"): the same matmul fused with an elementwise
-    operator."""
+    operator; with `layout_free`, its second input marked as a constant weight whose
+    layout a schedule may rewrite (as a model's CPU convolutions are)."""
     a = te.placeholder((n, n), name="A")
     b = te.placeholder((n, n), name="B")
     k = te.reduce_axis((0, n), name="k")
     c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="matmul")
     out = c if not relu else te.compute(
         (n, n), lambda i, j: te.max(c[i, j], te.const(0.0, "float32")), name="relu")
-    return IRModule({"main": te.create_prim_func([a, b, out])})
+    func = te.create_prim_func([a, b, out])
+    return IRModule({"main": func.with_attr("layout_free_buffers", [1]) if layout_free
+                     else func})
 
 
 def split_candidates(mod: IRModule, block: str, count: int) -> list[ms.MeasureCandidate]:

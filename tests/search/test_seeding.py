@@ -1,0 +1,39 @@
+"""Seeds (schedules measured before a job's search: transfer, similar workloads,
+siblings) are measured as MetaSchedule measures its own candidates. Real TVM: a tiny
+matmul whose weight layout the schedule rewrites, built and measured on one core."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+
+from schedules_db.ms_adapter import SliceDatabase
+from tests.search.test_warm_start import SHARE, TARGET, _task, _tools
+from tunesvc.targets import ShareTarget
+from tunesvc.tuning.registration import register_tasks
+from workers.seeding import FAILED_RUN_SECS, measure_seeds
+from workers.testing import matmul_module
+
+pytestmark = [pytest.mark.cpu, pytest.mark.slow]  # measures for real
+
+
+def test_a_seed_that_rewrote_its_weights_layout_runs_with_that_layout(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    task = _task("fused_matmul9", matmul_module(64, layout_free=True))
+    register_tasks(url, "seed-model", "fp-seed", [task])
+    tools = _tools(url)
+    database = SliceDatabase(tools.store, ShareTarget.of(TARGET, SHARE).key)
+    workload = database.commit_workload(task.mod)
+    context = ms.TuneContext(mod=task.mod, target=TARGET, space_generator="post-order-apply",
+                             task_name=task.name, num_threads=1)
+    schedule = context.generate_design_space()[0]
+    assert all(postproc.apply(schedule) for postproc in context.space_generator.postprocs)
+    weight = ArgInfo.from_entry_func(schedule.mod, remove_preproc=True)[1]
+    assert list(weight.shape) != [64, 64]  # the weight now comes in its rewritten layout
+    assert measure_seeds([schedule], TARGET, database, workload, tools) == 1
+    ((_, record),) = database.records_of(workload)
+    assert [float(s) for s in record.run_secs] != FAILED_RUN_SECS  # it ran
+    assert list(record.args_info[1].shape) == list(weight.shape)
