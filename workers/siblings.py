@@ -107,9 +107,13 @@ def transplanted(donor: Trace, spaces: list[Schedule], postprocs: list[ms.postpr
         return decision if decision is None else next(decisions)
 
     schedule = replayed(space.trace, Schedule(mod), decide)
-    if schedule is None or not all(postproc.apply(schedule) for postproc in postprocs):
+    if schedule is None:
         return None
-    return schedule
+    # marked as MetaSchedule marks its candidates: a search that replays this trace from
+    # the database drops what follows the mark and postprocesses again (else a weight's
+    # layout would be rewritten twice)
+    schedule.enter_postproc()
+    return schedule if all(postproc.apply(schedule) for postproc in postprocs) else None
 
 
 def seed_from_siblings(job: TuneJob, target: Target, database: SliceDatabase,
