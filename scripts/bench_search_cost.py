@@ -18,8 +18,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from tvm.ir import IRModule
+    from tvm.target import Target
 
 BATCH = 8  # a first chunk
 BUILDS = 4
@@ -33,7 +38,8 @@ class Cost:
     build_s: float  # per candidate, median of BUILDS
 
 
-def task_cost(mod, target, name: str, population: int) -> Cost:  # type: ignore[no-untyped-def]
+def task_cost(mod: IRModule, target: Target, name: str, population: int) -> Cost:
+    """What one search round, one simplify and one build cost for the task `mod`."""
     import tvm
     from tvm.s_tir import meta_schedule as ms
     from tvm.tirx.transform import StmtSimplify

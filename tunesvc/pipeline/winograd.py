@@ -74,6 +74,7 @@ def transform_matrices(tile: int, dtype: str) -> tuple[te.Tensor, te.Tensor, te.
 
 
 def _const_matrix(values: np.ndarray, name: str) -> te.Tensor:
+    """`values` as a tensor computed from its indices alone (TVM's Winograd rules inline it)."""
     dtype = str(values.dtype)
     zero = tirx.const(0.0, dtype)
 

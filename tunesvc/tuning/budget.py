@@ -108,13 +108,14 @@ class BudgetAllocator:
         """(task shash, cumulative trial budget for it) for the next job, or None if no
         task should get trials now (all done, or the rest are already running)."""
         left = self.total_trials - self.spent() - self._reserved()
-        standings = self._standings()
+        kin_best = self._kin_best()
+        standings = self._standings(kin_best)
         candidates = [t for t in self.tasks.values() if self._eligible(t, standings)]
         if left <= 0 or not candidates:
             return None
         task = max(candidates, key=lambda t: (gain_per_trial(t, standings.get(t.shash)),
                                               t.weight, t.shash))
-        task.kin_best_seen = self._kin_best().get(task.kin)
+        task.kin_best_seen = kin_best.get(task.kin)
         wanted = self.chunk if task.trials else (self.first_chunk or self.chunk)
         size = min(wanted, left, self.cap_per_task - task.trials)
         task.in_flight = True
@@ -151,10 +152,9 @@ class BudgetAllocator:
             return False
         return task.weight * task.latency_sec < NEGLIGIBLE_FRACTION * model
 
-    def _net_best(self) -> dict[str, float | None]:
+    def _net_best(self, kin_best: dict[str, float]) -> dict[str, float | None]:
         """Each task's best latency as its group compares it (a fused task less the 1x1
         kernel it spares; its kin's best where that is news to it), None while unknown."""
-        kin_best = self._kin_best()
         return {part.shash: sec for part, sec in net_latencies(
             Part(t.group or t.shash, t.weight, _hoped(t, kin_best), t.shash, t.also)
             for t in self.tasks.values())}
@@ -167,9 +167,9 @@ class BudgetAllocator:
                 best[task.kin] = min(best.get(task.kin, task.best_sec), task.best_sec)
         return best
 
-    def _standings(self) -> dict[str, GroupStanding]:
+    def _standings(self, kin_best: dict[str, float]) -> dict[str, GroupStanding]:
         """The standing of every measured task of a group of two or more."""
-        net = self._net_best()
+        net = self._net_best(kin_best)
         members: dict[str, list[TaskProgress]] = {}
         for task in self.tasks.values():  # a task named as a group is that group's member
             members.setdefault(task.group or task.shash, []).append(task)
