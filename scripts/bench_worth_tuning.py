@@ -1,17 +1,16 @@
 #!/usr/bin/env python3
 """Is it worth tuning? Best end-to-end latency against tuning wall time, per model and
-share, beside onnxruntime on the same cores and beside stock MetaSchedule (`tune_relax`).
+share, beside onnxruntime on the same cores. (Stock MetaSchedule, and time to quality from
+one run per engine: scripts/time_to_quality.py.)
 
 For each model and share, tunesvc tunes with a growing model-level budget (`tune
 --trials B`, each step resuming the last), and after each step `tunesvc run` measures the
 model, TVM's default schedules and onnxruntime on the share's cores in one process.
-Then, optionally, stock `tune_relax` gets the same target and the largest budget, in a
-process held to the same cores, and is measured the same way (with onnxruntime again).
 
     scripts/bench_worth_tuning.py --models zoo:resnet18 --shares 100 \\
-        --budgets 256,512,1024 --stock --out bench-out
+        --budgets 256,512,1024 --out bench-out
     scripts/bench_worth_tuning.py --models zoo:mlp --shares 50,100 --budgets 8,16 \\
-        --stock --runs 5 --out /tmp/smoke                                   # a smoke run
+        --runs 5 --out /tmp/smoke                                           # a smoke run
 
 Writes results.json, results.md and curve.png to --out after every point. Run again into
 the same --out with larger budgets to continue a curve: its databases resume and its wall
@@ -102,70 +101,6 @@ def _slug(model: str) -> str:
     return model.replace(":", "_").replace("/", "_")
 
 
-def share_cores(share: int) -> list[int]:
-    from workers.shares import Share
-    from workers.shares.cpu import share_cores as cores_of
-
-    return list(cores_of(Share("cpu", share)))
-
-
-def stock_point(model: str, share: int, budget: int, runs: int, out: Path) -> Point:
-    """Stock tune_relax in a child process held to the share's cores (taskset)."""
-    cores = share_cores(share)
-    env = {**os.environ, "TVM_NUM_THREADS": str(len(cores))}
-    result = out / f"stock-{_slug(model)}-{share}.json"
-    command = ["taskset", "-c", ",".join(map(str, cores)), sys.executable, __file__,
-               "stock-child", model, str(share), str(budget), str(runs), str(result)]
-    subprocess.run(command, env=env, check=True, capture_output=True, text=True)
-    point = Point(**json.loads(result.read_text()))
-    click.echo(f"  tune_relax {model} {share}% {budget} trials: {point.tuning_wall_sec:.0f} s "
-               f"tuning, {point.tuned_median_sec * 1e3:.2f} ms")
-    return point
-
-
-def run_stock(model: str, share: int, budget: int, runs: int, result: Path) -> None:
-    """Inside the held process: tune with tune_relax, compile, time beside onnxruntime."""
-    import tempfile
-
-    from tvm.s_tir import meta_schedule as ms
-
-    import tvm
-
-    from tunesvc.pipeline.compiler import compile_with_database
-    from tunesvc.pipeline.importer import fuse_passes, to_relax
-    from tunesvc.models.sources import load_model
-    from tunesvc.models.inputs import sample_inputs
-    from tunesvc.evaluation.reference import reference_call
-    from tunesvc.runtime.timing import time_calls
-    from tunesvc.runtime.tuned import CompileInput, TunedModel
-    from tunesvc.targets import TargetSpec
-    from workers.shares import Share
-
-    shares = Share("cpu", share)
-    at = TargetSpec("cpu").at(shares)
-    target = at.target
-    loaded = load_model(model)
-    mod = to_relax(loaded)
-    work = tempfile.mkdtemp(prefix="stock-")
-    started = time.monotonic()
-    with target, tvm.transform.PassContext(opt_level=3):
-        fused = fuse_passes(target)(mod)  # the same tasks (weights prepacked) as tunesvc
-    database = ms.relax_integration.tune_relax(fused, {}, target, work, budget,
-                                               num_trials_per_iter=16)
-    wall = time.monotonic() - started
-    executable = compile_with_database(mod, target, database)
-    library = Path(work) / "stock.so"
-    executable.export_library(str(library))
-    tuned = TunedModel(CompileInput(loaded, mod, at, [], []), library, [], False)
-    inputs = sample_inputs(loaded)
-    latency = tuned.benchmark(*inputs, runs=runs)
-    reference = time_calls(reference_call(loaded, inputs, len(os.sched_getaffinity(0))), runs)
-    trials = len(database.get_all_tuning_records())
-    point = Point("tune_relax", model, share, budget, trials, wall, latency.median_sec,
-                  latency.p90_sec, reference.median_sec, None)
-    result.write_text(json.dumps(asdict(point)))
-
-
 def markdown(points: list[Point], command: str) -> str:
     head = ["| engine | model | share | budget | trials | tuning wall | trials/min | tuned median "
             "| p90 | onnxruntime median | tuned / onnxruntime |", "|" + "---|" * 11]
@@ -212,29 +147,21 @@ def plot(points: list[Point], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
-@click.group(invoke_without_command=True)
+@click.command()
 @click.option("--models", default="zoo:resnet18,zoo:mobilenet_v2", show_default=True)
 @click.option("--shares", default="50,100", show_default=True)
 @click.option("--budgets", default="128,256,512,1024", show_default=True,
               help="Model-level trial budgets per share, growing; each step resumes the last.")
-@click.option("--stock/--no-stock", default=False, help="Also run stock tune_relax with "
-                                                        "the largest budget.")
 @click.option("--runs", default=30, show_default=True, type=int)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("bench-worth-tuning"))
-@click.pass_context
-def main(ctx: click.Context, models: str, shares: str, budgets: str, stock: bool, runs: int,
+def main(models: str, shares: str, budgets: str, runs: int,
          out: Path) -> None:
-    if ctx.invoked_subcommand is not None:
-        return
     out.mkdir(parents=True, exist_ok=True)
     steps = [int(b) for b in budgets.split(",")]
     points = load(out)
     for model in models.split(","):
         for share in (int(s) for s in shares.split(",")):
             tunesvc_curve(model, share, steps, runs, out, points)
-            if stock:
-                points.append(stock_point(model, share, steps[-1], runs, out))
-                save(points, out)
     click.echo(f"results in {out}/results.md, curve in {out}/curve.png")
 
 
@@ -248,16 +175,6 @@ def save(points: list[Point], out: Path) -> None:
     (out / "results.json").write_text(json.dumps([asdict(p) for p in points], indent=2))
     (out / "results.md").write_text(markdown(points, " ".join(sys.argv)))
     plot(points, out / "curve.png")
-
-
-@main.command("stock-child", hidden=True)
-@click.argument("model")
-@click.argument("share", type=int)
-@click.argument("budget", type=int)
-@click.argument("runs", type=int)
-@click.argument("result", type=click.Path(path_type=Path))
-def stock_child(model: str, share: int, budget: int, runs: int, result: Path) -> None:
-    run_stock(model, share, budget, runs, result)
 
 
 if __name__ == "__main__":
