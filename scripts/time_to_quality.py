@@ -146,6 +146,7 @@ def tunesvc_command(name: str, model: str, share: int, trials: int, minutes: flo
 @_shapes_option
 def stock_command(name: str, model: str, share: int, minutes: float, out: Path,
                   shapes: tuple[str, ...]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     run = Run(name, "tune_relax", model, share, _now(), str(out / name), list(shapes))
     with (out / f"{name}.log").open("w") as log:
         subprocess.run([sys.executable, str(HERE / "stock_tuning.py"), "tune", model,
