@@ -10,10 +10,12 @@ minute of the run, timed against onnxruntime at the share.
 defaults otherwise (LocalBuilder, LocalRunner, XGBoost, 64 candidates a batch), with one
 change it needs to measure anything here: a build timeout it can meet. Each build process of
 its LocalBuilder first imports TVM's tensor intrinsics (about 30 s on these cores, once per
-batch), which its 30 s default cannot hold. It stops at the wall limit. Each measured
-batch's wall time since the start (model import and task extraction included) and size go
-to DIR/clock.json; the database's records are in commit order, so its state at minute m is
-its first records up to the last batch measured before m.
+batch), which its 30 s default cannot hold. It stops at the first batch past the wall
+limit. Each batch's wall time since the start (model import and task extraction included),
+taken when its results reach the database, and its size go to DIR/clock.json; the
+database's records are in commit order, so its state at minute m is its first records up to
+the last batch committed before m. (Stock's task scheduler commits nothing until every task
+has had one batch measured: a run stopped before then has an empty database.)
 
 `measure` compiles the model with that state, checks it against onnxruntime and times the
 two in interleaved rounds, as `tunesvc run` does. Both run in a process held to the share
@@ -68,6 +70,7 @@ class Clock(ms.measure_callback.PyMeasureCallback):
         self.path = path
         self.limit_sec = limit_sec
         self.batches: list[tuple[float, int, int]] = []
+        self.path.write_text("[]")  # nothing measured yet, even if the run is stopped
 
     def apply(self, task_scheduler: ms.task_scheduler.TaskScheduler, task_id: int,
               measure_candidates: list[ms.MeasureCandidate],

@@ -38,6 +38,7 @@ from bench_worth_tuning import _cpu_name  # same folder: run as a script
 
 HERE = Path(__file__).resolve().parent
 STAMP = "%Y-%m-%d %H:%M:%S.%f"  # how SQLite holds tunesvc's created_at (UTC)
+STOCK_GRACE_SEC = 120.0  # past its wall time, for stock's clock to stop it itself
 
 
 @dataclass(frozen=True)
@@ -87,15 +88,20 @@ def _register(out: Path, run: Run) -> None:
     _save(out, "runs.json", [*runs, run])
 
 
-def _timed_out(command: list[str], minutes: float, log: Path) -> None:
-    """Run `command`, interrupted (SIGINT, as Ctrl-C) once it has run `minutes`."""
+def _timed_out(command: list[str], seconds: float, log: Path, whole_group: bool = False) -> int:
+    """Run `command`; once it has run `seconds`, interrupt it (SIGINT, as Ctrl-C) or, with
+    `whole_group`, kill it and every process it started. Returns its exit code."""
     with log.open("w") as sink:
-        child = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
+                                 start_new_session=whole_group)
         try:
-            child.wait(timeout=minutes * 60)
+            return child.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
-            child.send_signal(signal.SIGINT)
-            child.wait()
+            if whole_group:
+                os.killpg(child.pid, signal.SIGKILL)
+            else:
+                child.send_signal(signal.SIGINT)
+            return child.wait()
 
 
 @click.group()
@@ -132,7 +138,7 @@ def tunesvc_command(name: str, model: str, share: int, trials: int, minutes: flo
               list(shapes))
     _timed_out([sys.executable, "-m", "tunesvc", "tune", model, *run.shape_args(), "--target",
                 "cpu", "--shares", str(share), "--trials", str(trials), "--db", f"sqlite:///{db}",
-                "--no-compare", "--warm-model" if warm else "--cold-model"], minutes,
+                "--no-compare", "--warm-model" if warm else "--cold-model"], minutes * 60,
                out / f"{name}.log")
     _register(out, run)
 
@@ -148,11 +154,15 @@ def stock_command(name: str, model: str, share: int, minutes: float, out: Path,
                   shapes: tuple[str, ...]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     run = Run(name, "tune_relax", model, share, _now(), str(out / name), list(shapes))
-    with (out / f"{name}.log").open("w") as log:
-        subprocess.run([sys.executable, str(HERE / "stock_tuning.py"), "tune", model,
-                        *run.shape_args(), str(share), "--minutes", str(minutes), "--out",
-                        run.where], stdout=log, stderr=subprocess.STDOUT, check=True)
-    _register(out, run)
+    _register(out, run)  # before it starts: a run stopped by hand keeps what it measured
+    log = out / f"{name}.log"
+    # Its clock stops it at the first batch committed past the limit; a first round still
+    # running then (nothing committed) is ended from here. Committed records stay.
+    code = _timed_out([sys.executable, str(HERE / "stock_tuning.py"), "tune", model,
+                       *run.shape_args(), str(share), "--minutes", str(minutes), "--out",
+                       run.where], minutes * 60 + STOCK_GRACE_SEC, log, whole_group=True)
+    if code != 0:
+        click.echo(f"{name}: stock ended with exit code {code} (see {log})")
 
 
 @main.command("adopt")

@@ -111,3 +111,28 @@ def test_search_cost_benchmark_small(tmp_path: Path, tunesvc_env: dict) -> None:
     bad = subprocess.run(script + ["--task", "no_such_task"], capture_output=True, text=True,
                          env=tunesvc_env, timeout=300)
     assert bad.returncode == 2 and "no such task in zoo:convnet: no_such_task" in bad.stderr
+
+
+def test_time_to_quality_small(tmp_path: Path, tunesvc_env: dict) -> None:
+    """Stock tune_relax and tunesvc on the MLP, each measured as its database stood at a
+    minute: stock's clock stops it past its limit and its records are the batches clocked."""
+    out = tmp_path / "ttq"
+    script = [sys.executable, str(SCRIPTS / "time_to_quality.py")]
+
+    def step(*args: str) -> None:
+        done = subprocess.run(script + [*args, "--out", str(out)], capture_output=True,
+                              text=True, env=tunesvc_env, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    step("stock", "s", "zoo:mlp", "100", "--minutes", "1")
+    step("tunesvc", "t", "zoo:mlp", "100", "--trials", "16", "--minutes", "5")
+    step("curve", "--minutes", "5")
+    clock = json.loads((out / "s" / "clock.json").read_text())
+    assert clock and clock[-1][0] >= 60  # stopped by its clock, past its minute
+    lines = (out / "s" / "database_tuning_record.json").read_text().splitlines()
+    assert len(lines) == sum(batch[1] for batch in clock) > 0
+    points = json.loads((out / "points.json").read_text())
+    assert sorted((p["run"], p["engine"], p["minute"]) for p in points) == \
+        [("s", "tune_relax", 5.0), ("t", "tunesvc", 5.0)]
+    assert all(p["tuned_median_sec"] > 0 and p["ratio_median"] > 0 for p in points)
+    assert "| s | tune_relax | zoo:mlp | 100% |" in (out / "results.md").read_text()
