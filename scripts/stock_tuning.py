@@ -41,12 +41,12 @@ from tvm.s_tir import meta_schedule as ms  # noqa: E402
 
 from tunesvc.evaluation.baselines import ROUNDS  # noqa: E402
 from tunesvc.evaluation.reference import check_outputs, reference_call  # noqa: E402
-from tunesvc.models.base import LoadedModel  # noqa: E402
 from tunesvc.models.inputs import sample_inputs  # noqa: E402
-from tunesvc.models.sources import load_model, parse_input_shape  # noqa: E402
+from tunesvc.models.spec import ModelSpec  # noqa: E402
 from tunesvc.pipeline.compiler import compile_with_database  # noqa: E402
 from tunesvc.pipeline.importer import fuse_passes, to_relax  # noqa: E402
-from tunesvc.runtime.timing import RoundRatios, runs_within, time_interleaved  # noqa: E402
+from tunesvc.runtime.timing import (  # noqa: E402
+    LatencyStats, RoundRatios, runs_within, time_interleaved)
 from tunesvc.runtime.tuned import CompileInput, TunedModel  # noqa: E402
 from tunesvc.targets import ShareTarget, TargetSpec  # noqa: E402
 from workers.shares import Share  # noqa: E402
@@ -109,14 +109,10 @@ def held_target(share: int) -> ShareTarget:
     return TargetSpec("cpu").at(held)
 
 
-def loaded_model(model: str, shapes: tuple[str, ...]) -> LoadedModel:
-    return load_model(model, dict(map(parse_input_shape, shapes)) or None)
-
-
 def tune(model: str, shapes: tuple[str, ...], share: int, minutes: float, out: Path,
          per_batch: int) -> None:
     at = held_target(share)
-    mod = to_relax(loaded_model(model, shapes))
+    mod = to_relax(ModelSpec.of_cli(model, shapes).load())
     with at.target, tvm.transform.PassContext(opt_level=3):
         fused = fuse_passes(at.target)(mod)  # the tasks tunesvc tunes (weights prepacked)
     clock = Clock(out / CLOCK, minutes * 60)
@@ -146,7 +142,7 @@ def database_at(out: Path, minute: float, into: Path) -> tuple[int, int]:
 def measure(model: str, shapes: tuple[str, ...], share: int, out: Path, minute: float,
             runs: int) -> StockPoint:
     at = held_target(share)
-    loaded = loaded_model(model, shapes)
+    loaded = ModelSpec.of_cli(model, shapes).load()
     mod = to_relax(loaded)
     work = Path(tempfile.mkdtemp(prefix="stock-at-"))
     records, measured = database_at(out, minute, work)
@@ -171,8 +167,7 @@ def measure(model: str, shapes: tuple[str, ...], share: int, out: Path, minute: 
 
 
 def _median(rounds: list[list[float]]) -> float:
-    values = sorted(s for round_ in rounds for s in round_)
-    return values[len(values) // 2]
+    return LatencyStats.of([s for round_ in rounds for s in round_]).median_sec
 
 
 @click.group()
