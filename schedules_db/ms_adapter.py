@@ -16,7 +16,10 @@ import tvm
 import tvm_ffi
 from tvm.ir import IRModule
 from tvm.ir.utils import derived_object
+from tvm.s_tir import Schedule, Trace
+from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.meta_schedule.database import PyDatabase, TuningRecord, Workload
+from tvm.s_tir.meta_schedule.search_strategy import MeasureCandidate
 from tvm.s_tir.meta_schedule import _ffi_api as database_api
 from tvm.tirx import FloatImm, IndexMap, IntImm
 
@@ -141,3 +144,12 @@ def to_tuning_record(row: StoredRecord, workload: Workload) -> TuningRecord:
         json.loads(row.args_info_json),
     ]
     return TuningRecord.from_json(parts, workload)
+
+
+def to_measure_candidate(row: StoredRecord, workload: Workload) -> MeasureCandidate:
+    """The stored schedule as a candidate a cost model can learn from: its trace replayed
+    once on the workload (`to_tuning_record(...).as_measure_candidate()` replays it twice)."""
+    schedule = Schedule(workload.mod)
+    Trace.apply_json_to_schedule(json.loads(row.trace_json), schedule)
+    return MeasureCandidate(schedule, [ArgInfo.from_json(a)
+                                       for a in json.loads(row.args_info_json)])

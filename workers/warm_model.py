@@ -4,8 +4,9 @@ trains on a sample of other workloads' records on the same target.
 MetaSchedule's cost model scores each candidate from features of its loops and buffers
 (not of the workload's identity) and learns per workload how far each schedule is from
 that workload's fastest, so what it learned on one convolution carries to another. The
-sample is small (at most `MAX_RECORDS`, the most similar workloads first) and read once
-per worker and slice: later jobs of the worker keep the trained model.
+sample is small (at most `MAX_RECORDS`, the most similar workloads first, read for at most
+`READ_SEC`: each record costs a trace replay and a feature extraction, about 15 ms on one
+Zen core) and read once per worker and slice: later jobs of the worker keep the trained model.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import time
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
-from schedules_db.ms_adapter import stored_workload, to_tuning_record
+from schedules_db.ms_adapter import stored_workload, to_measure_candidate
 from schedules_db.neighbours import Neighbour, neighbours, sample_records
 from workers.jobs import TuneJob
 from workers.similar import ranked
 from workers.warm import WorkerTools
 
-MAX_WORKLOADS = 48
-PER_WORKLOAD = 32
-MAX_RECORDS = 1024
+MAX_WORKLOADS = 24
+PER_WORKLOAD = 16
+MAX_RECORDS = 256
+READ_SEC = 3.0  # no further workload is read after this long (the first always is)
 NO_TRAINING = 10**12  # a last-train size that makes XGBModel.update skip its training
 
 
@@ -59,20 +61,20 @@ def _batches(found: list[Neighbour], target: Target, logger: logging.Logger,
              tools: WorkerTools) -> list[Batch]:
     batches: list[Batch] = []
     left = MAX_RECORDS
+    deadline = time.monotonic() + READ_SEC
     for neighbour in found:
         rows = [row for row in sample_records(tools.store, neighbour, min(PER_WORKLOAD, left))
                 if row.id not in tools.trained_on]
         if not rows:
             continue
         workload = stored_workload(tools.store, neighbour.shash)
-        records = [to_tuning_record(row, workload) for row in rows]
         context = ms.TuneContext(mod=workload.mod, target=target, logger=logger,
                                  num_threads=tools.cores)
-        batches.append((context, [r.as_measure_candidate() for r in records],
-                        [ms.runner.RunnerResult([float(s) for s in r.run_secs], None)
-                         for r in records]))
+        batches.append((context, [to_measure_candidate(row, workload) for row in rows],
+                        [ms.runner.RunnerResult([float(s) for s in row.run_secs], None)
+                         for row in rows]))
         tools.trained_on.update(row.id for row in rows)
         left -= len(rows)
-        if left <= 0:
+        if left <= 0 or time.monotonic() > deadline:
             break
     return batches
