@@ -44,7 +44,7 @@ STOCK_GRACE_SEC = 120.0  # past its wall time, for stock's clock to stop it itse
 @dataclass(frozen=True)
 class Run:
     name: str
-    engine: str  # "tunesvc", "tunesvc-warm" or "tune_relax"
+    engine: str  # "tunesvc", "tunesvc-warm", "tune_relax" or "tune_relax-<n>" (n a batch)
     model: str
     share: int
     started: str  # UTC, STAMP
@@ -148,19 +148,23 @@ def tunesvc_command(name: str, model: str, share: int, trials: int, minutes: flo
 @click.argument("model")
 @click.argument("share", type=click.IntRange(1, 100))
 @click.option("--minutes", default=30.0, show_default=True)
+@click.option("--per-batch", default=64, show_default=True,
+              help="Stock's candidates per batch; a first round is one batch per task.")
 @_out_option
 @_shapes_option
-def stock_command(name: str, model: str, share: int, minutes: float, out: Path,
-                  shapes: tuple[str, ...]) -> None:
+def stock_command(name: str, model: str, share: int, minutes: float, per_batch: int,
+                  out: Path, shapes: tuple[str, ...]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    run = Run(name, "tune_relax", model, share, _now(), str(out / name), list(shapes))
+    engine = "tune_relax" if per_batch == 64 else f"tune_relax-{per_batch}"
+    run = Run(name, engine, model, share, _now(), str(out / name), list(shapes))
     _register(out, run)  # before it starts: a run stopped by hand keeps what it measured
     log = out / f"{name}.log"
     # Its clock stops it at the first batch committed past the limit; a first round still
     # running then (nothing committed) is ended from here. Committed records stay.
     code = _timed_out([sys.executable, str(HERE / "stock_tuning.py"), "tune", model,
                        *run.shape_args(), str(share), "--minutes", str(minutes), "--out",
-                       run.where], minutes * 60 + STOCK_GRACE_SEC, log, whole_group=True)
+                       run.where, "--per-batch", str(per_batch)],
+                      minutes * 60 + STOCK_GRACE_SEC, log, whole_group=True)
     if code != 0:
         click.echo(f"{name}: stock ended with exit code {code} (see {log})")
 
@@ -232,7 +236,7 @@ def curve_command(minutes: str, names: str, out: Path) -> None:
             if (wanted and run.name not in wanted) or any(
                     (p.run, p.minute) == (run.name, minute) for p in points):
                 continue
-            point = stock_at(run, minute) if run.engine == "tune_relax" else \
+            point = stock_at(run, minute) if run.engine.startswith("tune_relax") else \
                 tunesvc_at(run, minute, work)
             points.append(point)
             _save(out, "points.json", points)
