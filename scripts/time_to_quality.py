@@ -39,6 +39,7 @@ from bench_worth_tuning import _cpu_name  # same folder: run as a script
 HERE = Path(__file__).resolve().parent
 STAMP = "%Y-%m-%d %H:%M:%S.%f"  # how SQLite holds tunesvc's created_at (UTC)
 STOCK_GRACE_SEC = 120.0  # past its wall time, for stock's clock to stop it itself
+STOCK_BATCH = 64  # stock's own candidates per batch (num_trials_per_iter)
 
 
 @dataclass(frozen=True)
@@ -148,14 +149,14 @@ def tunesvc_command(name: str, model: str, share: int, trials: int, minutes: flo
 @click.argument("model")
 @click.argument("share", type=click.IntRange(1, 100))
 @click.option("--minutes", default=30.0, show_default=True)
-@click.option("--per-batch", default=64, show_default=True,
+@click.option("--per-batch", default=STOCK_BATCH, show_default=True,
               help="Stock's candidates per batch; a first round is one batch per task.")
 @_out_option
 @_shapes_option
 def stock_command(name: str, model: str, share: int, minutes: float, per_batch: int,
                   out: Path, shapes: tuple[str, ...]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    engine = "tune_relax" if per_batch == 64 else f"tune_relax-{per_batch}"
+    engine = "tune_relax" if per_batch == STOCK_BATCH else f"tune_relax-{per_batch}"
     run = Run(name, engine, model, share, _now(), str(out / name), list(shapes))
     _register(out, run)  # before it starts: a run stopped by hand keeps what it measured
     log = out / f"{name}.log"
