@@ -8,6 +8,7 @@ bad command leaves no partial rows behind.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -195,11 +196,25 @@ def job_for(at: ShareTarget, task: TaskSpec, index: int, search: SearchConfig,
     """The one job builder: its id and log folder name the share, the task's place in the
     model and, under a model-level budget, the job's number for that task."""
     job_id = f"{at.share.slug}-{index:03d}"
-    folder = log_root / at.share.slug / f"{index:03d}-{task.name}"
+    folder = log_root / at.share.slug / f"{index:03d}-{folder_name(task.name)}"
     if number is not None:
         job_id, folder = f"{job_id}-{number}", folder / f"job{number:03d}"
     return TuneJob(job_id=job_id, task=task, share=at.share, target_json=at.json,
                    slice_key=at.key, search=search, log_dir=str(folder))
+
+
+# A file name holds at most 255 bytes; a fused operator's name can be longer (every
+# operator of the fused group in it): past this length it is cut and a hash of the whole
+# name keeps two such folders apart.
+FOLDER_NAME_CHARS = 100
+
+
+def folder_name(task_name: str) -> str:
+    """`task_name` as a folder name: as is, or cut with a hash of the whole name added."""
+    if len(task_name) <= FOLDER_NAME_CHARS:
+        return task_name
+    digest = hashlib.sha256(task_name.encode()).hexdigest()[:8]
+    return f"{task_name[:FOLDER_NAME_CHARS]}-{digest}"
 
 
 def slices_of(tasks: list[TaskSpec],
