@@ -161,3 +161,13 @@ def mlp_and_a_layer(path: Path) -> Path:
     onnx.save(g.model("mlp_and_a_layer", (8, 64), g.dense(g.dense(hidden, 128, 32), 32, 16),
                       (8, 16)), str(path))
     return path
+
+
+def transposed_conv(path: Path) -> Path:
+    """x [1, 16, 12, 12] -> ConvTranspose (2x2, stride 2, 16 channels -> 1, bias) ->
+    Sigmoid: the upsampling head of a text detector (PP-OCR's DB head ends so)."""
+    nodes = [helper.make_node("ConvTranspose", ["x", "w", "b"], ["up"], kernel_shape=[2, 2],
+                              strides=[2, 2]),
+             helper.make_node("Sigmoid", ["up"], ["y"])]
+    return _save(path, nodes, [_value("x", [1, 16, 12, 12])], [_value("y", [1, 1, 24, 24])],
+                 [_weight("w", 16, 1, 2, 2), _weight("b", 1)])

@@ -24,7 +24,7 @@ from tunesvc.pipeline.importer import fuse_passes, prepacks_weights
 from workers.measure import gpu_default_schedule
 
 # Part of every cached library's key: a change to the passes below must change it.
-PIPELINE_VERSION = "nhwc-prepack-winograd-fused-pairs-4"
+PIPELINE_VERSION = "nhwc-prepack-winograd-fused-pairs-5"
 
 
 def compile_with_database(mod: IRModule, target: Target, database: ms.database.Database,

@@ -4,8 +4,8 @@ Tasks are extracted after the same legalize/fuse passes that `tunesvc.pipeline.c
 before it applies a database, so the workload a task is tuned as is exactly the workload
 the compiler later looks up. On CPU targets convolutions run channels-last (NHWC), and
 the fused functions say which of their inputs are constant weights
-(`layout_free_buffers`): MetaSchedule may then choose a blocked layout for them, which
-the compiler applies once at compile time.
+(`layout_free_buffers`, less those `tunesvc.pipeline.layout_free` keeps out): MetaSchedule
+may then choose a blocked layout for them, which the compiler applies once at compile time.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tvm.target import Target
 
 from schedules_db.ms_adapter import workload_shash
 from tunesvc.pipeline.conv_algorithms import FUSED, WINOGRAD, ConvPlan, ConvSite, PlanHook
+from tunesvc.pipeline.layout_free import keep_sound_layout_rewrites
 from tunesvc.errors import UserError, first_line
 from tunesvc.models.base import LoadedModel
 from workers.jobs import TaskSpec
@@ -106,7 +107,8 @@ def fuse_passes(target: Target, hook: PlanHook | None = None) -> tvm.transform.P
         relax.transform.FoldConstant(),
         relax.transform.FuseOps(),
         relax.transform.FuseTIR(),
-        *([relax.transform.AttachAttrLayoutFreeBuffers()] if prepacks_weights(target) else []),
+        *([relax.transform.AttachAttrLayoutFreeBuffers(), keep_sound_layout_rewrites]
+          if prepacks_weights(target) else []),
     ])
 
 
