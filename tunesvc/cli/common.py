@@ -121,7 +121,8 @@ def tune_options(command: Any) -> Any:
         click.option("--warm-model/--cold-model", "warm", default=False, show_default=True,
                      help="Learn from every record the database holds: each task's cost "
                           "model first trains on other workloads' records on this target "
-                          "(the most similar first, a sample of at most 1024), and a "
+                          "(the most similar first, a sample of at most 256 read in a few "
+                          "seconds), and a "
                           "workload never tuned here first measures the best schedules of "
                           "stored workloads of the same operators, refitted to its shapes. "
                           "docs/benchmarks.md says whether it pays."),

@@ -41,7 +41,10 @@ def keep_sound_layout_rewrites(mod: IRModule, _ctx: tvm.transform.PassContext) -
 def sound(func: PrimFunc) -> PrimFunc:
     """`func` with only the layout-free inputs whose layout can be rewritten correctly."""
     marked = [int(i) for i in func.attrs[ATTR]]
-    blocks = _blocks(func)
+    try:
+        blocks = _blocks(func)
+    except Exception:  # noqa: BLE001 - not made of blocks: MetaSchedule cannot tune it either
+        return func
     kept = [i for i in marked if _rewritable(func.params[i], blocks)]
     if kept == marked:
         return func
