@@ -33,8 +33,9 @@ from workers.shares import Share
 FAILED = 1e9  # MetaSchedule records a candidate that failed with 1e10 s
 
 
-def _tasks(path: Path) -> list[TaskSpec]:
-    return extract_tasks(to_relax(load_model(str(path))), TargetSpec("cpu").for_share(
+def _tasks(model: str) -> list[TaskSpec]:
+    """`model`'s tuning tasks for this CPU at 50%."""
+    return extract_tasks(to_relax(load_model(model)), TargetSpec("cpu").for_share(
         Share("cpu", 50)))
 
 
@@ -55,14 +56,9 @@ def _random_args(mod: tvm.IRModule) -> list[np.ndarray]:
 
 def test_a_direct_convolutions_weight_stays_free_to_take_a_blocked_layout() -> None:
     """Only the weights the rewrite would get wrong lose it: a 3x3 convolution keeps it."""
-    conv = [t for t in _tasks_of_zoo("zoo:convnet") if t.name.startswith("fused_conv2d")]
+    conv = [t for t in _tasks("zoo:convnet") if t.name.startswith("fused_conv2d")]
     assert conv and all(1 in [int(i) for i in t.mod["main"].attrs["layout_free_buffers"]]
                         for t in conv)
-
-
-def _tasks_of_zoo(name: str) -> list[TaskSpec]:
-    return extract_tasks(to_relax(load_model(name)), TargetSpec("cpu").for_share(
-        Share("cpu", 50)))
 
 
 @pytest.mark.slow
@@ -74,7 +70,7 @@ def test_every_tuned_transposed_convolution_computes_what_the_default_schedule_d
                    "--no-compare", env=tunesvc_env)
     assert done.returncode == 0, done.stdout + done.stderr
 
-    task = next(t for t in _tasks(path) if "conv2d_transpose" in t.name)
+    task = next(t for t in _tasks(str(path)) if "conv2d_transpose" in t.name)
     key = TargetSpec("cpu").at(Share("cpu", 50)).key
     with Store(url) as store:
         rows = [r for r in store.all_records(key, task.shash) if r.mean_run_sec < FAILED]

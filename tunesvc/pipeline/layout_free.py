@@ -20,8 +20,8 @@ from __future__ import annotations
 import tvm
 import tvm_ffi
 from tvm.ir import IRModule
-from tvm.s_tir import SBlock, Schedule
 from tvm.ir.expr import TensorLoad
+from tvm.s_tir import SBlock, Schedule
 from tvm.tirx import BufferStore, PrimFunc
 
 ATTR = "layout_free_buffers"
