@@ -22,7 +22,7 @@ from schedules_db import Store
 from tests import onnx_graphs
 from tests.conftest import tunesvc
 from tunesvc.evaluation.reference import compare, reference_outputs
-from tunesvc.models.inputs import sample_inputs
+from tunesvc.models.inputs import made_up, sample_inputs
 from tunesvc.models.sources import load_model
 from tunesvc.pipeline.importer import extract_tasks, to_relax
 from tunesvc.runtime.tuned import load
@@ -50,7 +50,7 @@ def _runs(mod: tvm.IRModule, arrays: list[np.ndarray]) -> np.ndarray:
 
 def _random_args(mod: tvm.IRModule) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
-    return [rng.standard_normal([int(d) for d in info.as_json()[2]]).astype(info.as_json()[1])
+    return [made_up(rng, tuple(int(d) for d in info.as_json()[2]), np.dtype(info.as_json()[1]))
             for info in ArgInfo.from_prim_func(mod["main"])]
 
 

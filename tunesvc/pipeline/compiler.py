@@ -21,6 +21,7 @@ from tvm.target import Target
 
 from tunesvc.pipeline.conv_algorithms import ConvPlan, PlanHook
 from tunesvc.pipeline.importer import fuse_passes, prepacks_weights
+from tunesvc.pipeline.layout_free import ATTR as LAYOUT_FREE
 from workers.measure import gpu_default_schedule
 
 # Part of every cached library's key: a change to the passes below must change it.
@@ -69,7 +70,7 @@ def _split_weight_prepacking(module: IRModule, _ctx: tvm.transform.PassContext) 
 
 def _rewrites_layout(func: tvm.tirx.PrimFunc) -> bool:
     """Whether a block of `func` is a layout rewrite MetaSchedule's RewriteLayout wrote."""
-    return "layout_free_buffers" in (func.attrs or {}) and \
+    return LAYOUT_FREE in (func.attrs or {}) and \
         "meta_schedule.layout_rewrite_preproc" in func.script()
 
 
