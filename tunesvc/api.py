@@ -20,7 +20,7 @@ def tune(model: str | LoadedModel, shares: str = "100", trials: int | None = Non
          trials_per_task: int | None = None, target: str = "cpu", db: str | None = None,
          input_shapes: dict[str, Shape] | None = None,
          input_values: dict[str, str] | None = None,
-         transfer: bool = False, warm: bool = False) -> list[ShareSummary]:
+         transfer: bool = False, warm: bool = True) -> list[ShareSummary]:
     """Tune `model` at each share (comma-separated percentages) and store the best
     schedules in `db` (default: the tunesvc home's SQLite file). With `trials`, a
     model-level budget per share, `trials_per_task` capping each task; without it,

@@ -31,17 +31,27 @@ def submit(model: str, target: str, shares: str, total_trials: int | None,
     from tunesvc.models.spec import ModelSpec
 
     named = ModelSpec.of_cli(model, input_shapes, input_values)  # bad shapes fail here
+    options = forwarded_options(target, shares, total_trials, trials_per_task, db_url,
+                                fresh=fresh, transfer=transfer, warm=warm)
+    job_id = cluster.submit(address, cluster.tune_entrypoint(named, options))
+    click.echo(job_id)
+    click.echo(f"Follow it with: tunesvc jobs status {job_id} / tunesvc jobs logs {job_id}",
+               err=True)
+
+
+def forwarded_options(target: str, shares: str, total_trials: int | None,
+                      trials_per_task: int | None, db_url: str | None, *, fresh: bool,
+                      transfer: bool, warm: bool) -> list[str]:
+    """The options of the `tunesvc tune` the cluster job runs: every choice spelled out,
+    so the job does what was asked even where its default differs."""
     options = ["--target", target, "--shares", shares]
     options += ["--trials", str(total_trials)] if total_trials is not None else []
     options += ["--trials-per-task", str(trials_per_task)] if trials_per_task is not None else []
     options += ["--db", db_url] if db_url else []
     options += ["--fresh"] if fresh else []
-    options += ["--transfer"] if transfer else []
-    options += ["--warm-model"] if warm else []
-    job_id = cluster.submit(address, cluster.tune_entrypoint(named, options))
-    click.echo(job_id)
-    click.echo(f"Follow it with: tunesvc jobs status {job_id} / tunesvc jobs logs {job_id}",
-               err=True)
+    options += ["--transfer" if transfer else "--no-transfer"]
+    options += ["--warm-model" if warm else "--cold-model"]
+    return options
 
 
 @click.command("node-resources")

@@ -118,14 +118,16 @@ def tune_options(command: Any) -> Any:
                      help="At a share a task was never tuned at, first measure the best "
                           "schedules of the nearest tuned shares (same workload and "
                           "target), and search from them."),
-        click.option("--warm-model/--cold-model", "warm", default=False, show_default=True,
+        click.option("--warm-model/--cold-model", "warm", default=True, show_default=True,
                      help="Learn from every record the database holds: each task's cost "
                           "model first trains on other workloads' records on this target "
                           "(the most similar first, a sample of at most 256 read in a few "
-                          "seconds), and a "
-                          "workload never tuned here first measures the best schedules of "
-                          "stored workloads of the same operators, refitted to its shapes. "
-                          "docs/benchmarks.md says whether it pays."),
+                          "seconds), and a workload never tuned here first measures the "
+                          "best schedules of stored workloads of the same operators, "
+                          "refitted to its shapes. On a model none of the stored ones is, "
+                          "it reached the cold search's 30-minute latency in half the time "
+                          "(docs/benchmarks.md). --cold-model starts every cost model "
+                          "from nothing."),
         click.option("--fresh", is_flag=True,
                      help="Delete this model's records at these shares first and tune from "
                           "scratch (default: resume)."),

@@ -36,14 +36,14 @@ class TuneRequest:
     fresh: bool = False
     total_trials: int | None = None  # a model-level budget per share (`--trials`)
     transfer: bool = False  # new slices start from the nearest tuned shares' best
-    warm: bool = False  # learn from other workloads' records first (workers.warm_model)
+    warm: bool = True  # learn from other workloads' records first (workers.warm_model)
 
     @classmethod
     def of(cls, model: str | ModelSpec | LoadedModel, target: str, shares: str, *,
            total_trials: int | None = None, trials_per_task: int | None = None,
            db: str | None = None, input_shapes: dict[str, Shape] | None = None,
            input_values: dict[str, str] | None = None, transfer: bool = False,
-           warm: bool = False,
+           warm: bool = True,
            ray_address: str | None = None, log_dir: Path | None = None,
            fresh: bool = False) -> TuneRequest:
         """The request from what a user gives: `target` as `--target` takes it, `shares`
