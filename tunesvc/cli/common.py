@@ -124,10 +124,9 @@ def tune_options(command: Any) -> Any:
                           "(the most similar first, a sample of at most 256 read in a few "
                           "seconds), and a workload never tuned here first measures the "
                           "best schedules of stored workloads of the same operators, "
-                          "refitted to its shapes. On a model none of the stored ones is, "
-                          "it reached the cold search's 30-minute latency in half the time "
-                          "(docs/benchmarks.md). --cold-model starts every cost model "
-                          "from nothing."),
+                          "refitted. On a model new to the database it reached the cold "
+                          "search's 30-minute latency in half the time (docs/benchmarks.md); "
+                          "--cold-model starts every cost model from nothing."),
         click.option("--fresh", is_flag=True,
                      help="Delete this model's records at these shares first and tune from "
                           "scratch (default: resume)."),
