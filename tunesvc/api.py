@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tunesvc.tuning.request import WARM_MODEL
+
 if TYPE_CHECKING:  # heavy imports (TVM, Ray) wait until tuning starts
     from tunesvc.tuning.dispatch import ShareSummary
     from tunesvc.models.base import LoadedModel, Shape
@@ -20,7 +22,7 @@ def tune(model: str | LoadedModel, shares: str = "100", trials: int | None = Non
          trials_per_task: int | None = None, target: str = "cpu", db: str | None = None,
          input_shapes: dict[str, Shape] | None = None,
          input_values: dict[str, str] | None = None,
-         transfer: bool = False, warm: bool = True) -> list[ShareSummary]:
+         transfer: bool = False, warm: bool = WARM_MODEL) -> list[ShareSummary]:
     """Tune `model` at each share (comma-separated percentages) and store the best
     schedules in `db` (default: the tunesvc home's SQLite file). With `trials`, a
     model-level budget per share, `trials_per_task` capping each task; without it,

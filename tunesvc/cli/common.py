@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from tunesvc.tuning.request import DEFAULT_TRIALS_PER_TASK
+from tunesvc.tuning.request import DEFAULT_TRIALS_PER_TASK, WARM_MODEL
 from tunesvc.config import DB_ENV, home_dir
 from tunesvc.errors import UserError, first_line
 
@@ -118,7 +118,7 @@ def tune_options(command: Any) -> Any:
                      help="At a share a task was never tuned at, first measure the best "
                           "schedules of the nearest tuned shares (same workload and "
                           "target), and search from them."),
-        click.option("--warm-model/--cold-model", "warm", default=True, show_default=True,
+        click.option("--warm-model/--cold-model", "warm", default=WARM_MODEL, show_default=True,
                      help="Learn from every record the database holds: each task's cost "
                           "model first trains on other workloads' records on this target "
                           "(the most similar first, a sample of at most 256 read in a few "

@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # the CLI imports this module for its help text: nothing heav
     from workers.shares import Share
 
 DEFAULT_TRIALS_PER_TASK = 32
+# Learn from other workloads' records first (workers.warm_model): on by default since a
+# held-out model showed it pays (docs/benchmarks.md); one value for the CLI, API and request.
+WARM_MODEL = True
 
 
 def per_task_budget(total_trials: int | None, trials_per_task: int | None) -> int:
@@ -36,14 +39,14 @@ class TuneRequest:
     fresh: bool = False
     total_trials: int | None = None  # a model-level budget per share (`--trials`)
     transfer: bool = False  # new slices start from the nearest tuned shares' best
-    warm: bool = True  # learn from other workloads' records first (workers.warm_model)
+    warm: bool = WARM_MODEL
 
     @classmethod
     def of(cls, model: str | ModelSpec | LoadedModel, target: str, shares: str, *,
            total_trials: int | None = None, trials_per_task: int | None = None,
            db: str | None = None, input_shapes: dict[str, Shape] | None = None,
            input_values: dict[str, str] | None = None, transfer: bool = False,
-           warm: bool = True,
+           warm: bool = WARM_MODEL,
            ray_address: str | None = None, log_dir: Path | None = None,
            fresh: bool = False) -> TuneRequest:
         """The request from what a user gives: `target` as `--target` takes it, `shares`
