@@ -6,6 +6,8 @@ One tuning run (the `tuned_mlp` fixture) serves every test here.
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 
 import numpy as np
 import pytest
@@ -98,6 +100,26 @@ def test_compiled_library_is_cached_and_keyed_by_records(tuned_mlp: TunedDatabas
     untuned = load("zoo:mlp", target="cpu", share=50, db=f"sqlite:///{tmp_path / 'empty.sqlite'}")
     assert {s.lookup.choice.rule for s in untuned.sources} == {"none"}
     assert untuned.library_path != first.library_path
+
+
+def test_the_cache_tells_apart_records_with_the_same_id(tuned_mlp: TunedDatabase,
+                                                       tmp_path) -> None:
+    """Record ids repeat across databases (every new SQLite file counts from 1): a copy
+    whose chosen record holds another schedule under the same id gets its own library."""
+    first = load("zoo:mlp", target="cpu", share=50, db=tuned_mlp.url)
+    chosen = next(s.lookup.record for s in first.sources if s.lookup.record is not None)
+    copy = tmp_path / "same-ids.sqlite"
+    shutil.copy(tuned_mlp.url.removeprefix("sqlite:///"), copy)
+    with sqlite3.connect(copy) as db:
+        other = db.execute("SELECT trace_json FROM tuning_records WHERE workload_id = "
+                           "(SELECT workload_id FROM tuning_records WHERE id = ?) AND "
+                           "trace_json != ? LIMIT 1", (chosen.id, chosen.trace_json)).fetchone()
+        assert other is not None
+        db.execute("UPDATE tuning_records SET trace_json = ? WHERE id = ?", (other[0], chosen.id))
+    again = load("zoo:mlp", target="cpu", share=50, db=f"sqlite:///{copy}")
+    same = next(s.lookup.record for s in again.sources if s.lookup.record is not None)
+    assert same.id == chosen.id and same.trace_json != chosen.trace_json
+    assert not again.cache_hit and again.library_path != first.library_path
 
 
 def test_cli_run_json_and_db_commands(tuned_mlp: TunedDatabase, tunesvc_env: dict) -> None:

@@ -4,8 +4,8 @@
 tuned share, else TVM's default schedule), per convolution the algorithm (direct or a
 Winograd variant) whose kernel measured fastest and per fusable pair of convolutions
 whether one kernel measured faster than two, compiles with exactly those applied,
-and caches the compiled library on disk under a key that names the records, so a new
-record invalidates it. It never writes records (a new, empty database gets its tables).
+and caches the compiled library on disk under a key that names the schedules (each
+record's workload and trace), so a new record invalidates it. It never writes records (a new, empty database gets its tables).
 """
 
 from __future__ import annotations
@@ -238,9 +238,12 @@ def _compiled_library(compiled: CompileInput, sources: list[OperatorSource]) -> 
 
 def _cache_key(model: LoadedModel, at: ShareTarget, sources: list[OperatorSource],
                plan: ConvPlan) -> str:
-    records = sorted(s.lookup.record.id for s in sources if s.lookup.record is not None)
+    """Names the schedules by what they are (workload and trace), not by record id: ids
+    repeat across databases, and SQLite gives a deleted record's id to the next one."""
+    schedules = sorted(f"{r.workload_shash}:{r.trace_json}" for r in
+                       (s.lookup.record for s in sources) if r is not None)
     text = "|".join([tvm.__version__, PIPELINE_VERSION, model.fingerprint,
-                     at.json, repr(records), repr(plan.algorithms), repr(plan.pairs)])
+                     at.json, repr(schedules), repr(plan.algorithms), repr(plan.pairs)])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
