@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 FAILED_RUN_SEC = 1e9  # MetaSchedule records a failed build/run as 1e10 seconds
+FAILED_RUN_SECS = (1e10,)  # what MetaSchedule records for a candidate that failed
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schedules_db import migrate
 from schedules_db.engine import StoreError, create_store_engine, safe_url
-from schedules_db.records import NewRecord, SliceKey, StoredRecord, mean_run_sec
+from schedules_db.records import (FAILED_RUN_SECS, NewRecord, SliceKey, StoredRecord,
+                                  mean_run_sec)
 from schedules_db.schema import (
     ShareRow,
     SliceCompletionRow,
@@ -131,6 +132,14 @@ class Store:
         stmt = slice_query(key, shash).order_by(TuningRecordRow.id)
         with self.session() as session:
             return [to_stored(row, shash_, key) for row, shash_ in session.execute(stmt)]
+
+    def mark_failed(self, record_id: int) -> None:
+        """Count a stored record as a failed candidate (its schedule computes wrong outputs):
+        no lookup, search or cost model takes it for a good schedule again."""
+        with self.session() as session:
+            session.execute(update(TuningRecordRow).where(TuningRecordRow.id == record_id)
+                            .values(run_secs_json=json.dumps(list(FAILED_RUN_SECS)),
+                                    mean_run_sec=None))
 
     def mark_complete(self, key: SliceKey, shash: str, trials_budget: int,
                       default_run_sec: float | None) -> None:

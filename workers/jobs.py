@@ -98,6 +98,7 @@ class TuneResult:
     worker_unusable: bool = False  # the worker could not start: give it no more jobs
     task_group: str = ""  # `TaskSpec.group`: results of one group are alternatives
     task_also: str = ""  # `TaskSpec.also`
+    wrong_schedules: int = 0  # records that computed wrong outputs, marked failed (`verify`)
 
     @property
     def ok(self) -> bool:

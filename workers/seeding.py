@@ -20,10 +20,10 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
 from schedules_db.ms_adapter import SliceDatabase
+from schedules_db.records import FAILED_RUN_SECS
 from workers.measure import measure_candidates
 from workers.warm import WorkerTools
 
-FAILED_RUN_SECS = [1e10]  # what MetaSchedule records for a candidate that failed
 log = logging.getLogger(__name__)
 Decide = Callable[[Any, list, list, Any], Any]  # TVM's decision_provider
 
@@ -54,6 +54,6 @@ def measure_seeds(schedules: list[Schedule], target: Target, database: SliceData
     secs = measure_candidates(candidates, target, tools.builder, tools.runner)
     for candidate, run_secs in zip(candidates, secs):
         database.commit_tuning_record(TuningRecord(
-            candidate.sch.trace, workload, run_secs or FAILED_RUN_SECS, target,
+            candidate.sch.trace, workload, run_secs or list(FAILED_RUN_SECS), target,
             candidate.args_info))
     return len(schedules)

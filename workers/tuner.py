@@ -33,6 +33,7 @@ from workers.search import SkipMeasuredSearch, measured_modules
 from workers.siblings import seed_from_siblings
 from workers.similar import seed_from_similar
 from workers.transfer import seed_from_nearest_shares
+from workers.verify import verify_best
 from workers.warm import WorkerTools
 from workers.warm_model import warm_from_neighbours
 
@@ -86,14 +87,16 @@ def _tune(job: TuneJob, cores: tuple[int, ...], worker: str, tools: WorkerTools,
         remaining -= seed_from_siblings(job, target, database, workload, tools, best, remaining)
     if remaining > 0:
         _search(job, target, tools, database, workload, remaining)
+    wrong = verify_best(store, key, job.task.shash, job.task.mod, target)
     # ids only: the store's rows, not MetaSchedule records rebuilt from them
     tools.trained_on.update(row.id for row in store.all_records(key, job.task.shash))
     default_sec = before.default_run_sec
     if default_sec is None:
         default_sec = _default_run_sec(job, target, tools)
     store.mark_complete(key, job.task.shash, job.search.trials, default_sec)
-    return _result(job, before, slice_progress(store, key, job.task.shash), default_sec,
-                   worker, tools, started)
+    result = _result(job, before, slice_progress(store, key, job.task.shash), default_sec,
+                     worker, tools, started)
+    return replace(result, wrong_schedules=len(wrong))
 
 
 def _seed(job: TuneJob, target: Target, tools: WorkerTools, database: SliceDatabase,

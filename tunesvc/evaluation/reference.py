@@ -19,9 +19,9 @@ import onnxruntime
 from tunesvc.models.base import LoadedModel
 from tunesvc.models.onnx.imported import OnnxGraph
 from tunesvc.models.onnx.quantized import quantized_operators
+from workers.agreement import RELATIVE_TOLERANCE, max_abs_difference, tolerance
 
 # float32 kernels with different loop orders differ by rounding; scale by output magnitude.
-RELATIVE_TOLERANCE = 1e-3
 # TVM may be this many times as far from the reference as the reference's own two
 # implementations of the graph are from each other (an int8 graph: fused integer kernels
 # against quantize-compute-dequantize in float, which round a value a step apart; an
@@ -146,7 +146,7 @@ def check_outputs(model: LoadedModel, outputs: list[np.ndarray],
     second = reference.second_opinion(inputs)
     if second is None:
         return agreement
-    gap = _max_abs_difference(second, expected)
+    gap = max_abs_difference(second, expected)
     if not GAP_FACTOR * gap > agreement.tolerance:
         return replace(agreement, rule=f"{agreement.rule}; {reference.name}'s unoptimized "
                                        f"float path is within {gap:.2e} of it")
@@ -160,31 +160,9 @@ def compare(outputs: list[np.ndarray], expected: list[np.ndarray]) -> Agreement:
     """Within the float32 rule: RELATIVE_TOLERANCE x max(1, largest finite |expected|). The
     same inf or nan at the same place in both agrees; the rule then says the reference holds
     such values (made-up inputs outside what the model expects often give them)."""
-    tolerance = max(RELATIVE_TOLERANCE * max(1.0, _largest_finite(want))
-                    for want in expected) if expected else 0.0
     rule = f"float32: {RELATIVE_TOLERANCE:g} x max(1, largest |reference|)"
     special = sum(int(np.size(want) - np.count_nonzero(np.isfinite(want))) for want in expected)
     if special:
         rule += (f"; the reference itself holds {special} inf/nan values: are the inputs "
                  "meaningful? (--input-value, --inputs)")
-    return Agreement(_max_abs_difference(outputs, expected), tolerance, rule)
-
-
-def _largest_finite(values: np.ndarray) -> float:
-    finite = np.abs(values[np.isfinite(values)])
-    return float(np.max(finite)) if finite.size else 0.0
-
-
-def _max_abs_difference(outputs: list[np.ndarray], expected: list[np.ndarray]) -> float:
-    return max((_largest_difference(got, want)
-                for got, want in zip(outputs, expected, strict=True) if want.size), default=0.0)
-
-
-def _largest_difference(got: np.ndarray, want: np.ndarray) -> float:
-    """Largest |got - want|, where the same inf or nan in both counts as no difference (a
-    different special value, or one against a number, is inf)."""
-    got, want = np.broadcast_arrays(got.astype(np.float64), want.astype(np.float64))
-    same = (got == want) | (np.isnan(got) & np.isnan(want))
-    with np.errstate(invalid="ignore"):  # inf - inf: a special value, decided by `same`
-        difference = np.where(same, 0.0, np.abs(got - want))
-    return float(np.max(np.where(np.isnan(difference), np.inf, difference)))
+    return Agreement(max_abs_difference(outputs, expected), tolerance(expected), rule)

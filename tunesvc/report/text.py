@@ -84,8 +84,10 @@ def progress_line(done: int, total: int | None, result: TuneResult, share_trials
     head = f"{count} {result.share.label:<9} {result.task_name:<40}"
     if not result.ok:
         return f"{head} FAILED: {result.error} (log: {result.log_path})"
+    wrong = (f"; {result.wrong_schedules} schedule(s) computed wrong outputs, marked failed"
+             if result.wrong_schedules else "")
     return (f"{head} {result.trials_measured:>3} trials  best {ms(result.best_run_sec):>11}"
-            f"  untuned {ms(result.default_run_sec):>11}  ({result.wall_sec:.0f} s){spent}")
+            f"  untuned {ms(result.default_run_sec):>11}  ({result.wall_sec:.0f} s){spent}{wrong}")
 
 
 def share_table(summaries: list[ShareSummary]) -> str:
