@@ -5,7 +5,8 @@ tuned share, else TVM's default schedule), per convolution the algorithm (direct
 Winograd variant) whose kernel measured fastest and per fusable pair of convolutions
 whether one kernel measured faster than two, compiles with exactly those applied,
 and caches the compiled library on disk under a key that names the schedules (each
-record's workload and trace), so a new record invalidates it. It never writes records (a new, empty database gets its tables).
+record's workload and trace), so a new record invalidates it. It never writes records
+(a new, empty database gets its tables).
 """
 
 from __future__ import annotations
