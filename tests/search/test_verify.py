@@ -81,25 +81,11 @@ def test_a_tuning_job_marks_a_wrong_best_record_failed(kernel, tmp_path: Path,
                                                        tunesvc_env: dict[str, str]) -> None:
     """A wrong schedule planted as the slice's fastest record, as MetaSchedule would commit
     it: the next tuning job finds it out, says so, and the slice's best is a checked one."""
-    from tvm.s_tir import Schedule, Trace
-    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
-    from tvm.s_tir.meta_schedule.database import TuningRecord
-
-    from schedules_db.ms_adapter import SliceDatabase
     from tests.conftest import tunesvc
 
-    mod, _ = kernel
     at = TargetSpec("cpu").at(Share("cpu", FIXTURE["share"]))
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    with Store(url) as store:
-        database = SliceDatabase(store, at.key)
-        workload = database.commit_workload(mod)
-        wrong = Schedule(mod)
-        Trace.apply_json_to_schedule(FIXTURE["wrong"], wrong)
-        database.commit_tuning_record(TuningRecord(
-            wrong.trace, workload, [1e-9], at.target,
-            ArgInfo.from_entry_func(wrong.mod, remove_preproc=True)))
-        (planted,) = store.all_records(at.key, FIXTURE["workload_shash"])
+    (planted,) = _plant(kernel[0], at, url, [(FIXTURE["wrong"], 1e-9)])
 
     done = tunesvc("tune", "zoo:convnet", "--shares", "50", "--trials-per-task", "2",
                    "--db", url, "--no-compare", env=tunesvc_env)
@@ -108,7 +94,44 @@ def test_a_tuning_job_marks_a_wrong_best_record_failed(kernel, tmp_path: Path,
     assert "1 schedule(s) computed wrong outputs, marked failed" in line
     with Store(url) as store:
         best = best_record(store, at.key, FIXTURE["workload_shash"]).record
-        assert best is not None and best.id != planted.id
+        assert best is not None and best.id != planted
         marked = next(r for r in store.all_records(at.key, FIXTURE["workload_shash"])
-                      if r.id == planted.id)
+                      if r.id == planted)
         assert marked.mean_run_sec is None  # counted as a failed candidate
+
+
+def test_db_check_marks_a_stored_wrong_record_failed(kernel, tmp_path: Path,
+                                                     tunesvc_env: dict[str, str]) -> None:
+    """Records stored before the check: `tunesvc db check` finds the wrong one without
+    tuning, and the workload's best is then the right one."""
+    from tests.conftest import tunesvc
+
+    at = TargetSpec("cpu").at(Share("cpu", FIXTURE["share"]))
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    planted = _plant(kernel[0], at, url, [(FIXTURE["wrong"], 1e-9), (FIXTURE["right"], 1e-6)])
+    done = tunesvc("db", "check", "--share", "50", "--db", url, env=tunesvc_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"record {planted[0]} computes wrong outputs" in done.stdout
+    assert "Checked the best records of 1 workloads (cpu:50%): 1 computed wrong" in done.stdout
+    with Store(url) as store:
+        assert best_record(store, at.key, FIXTURE["workload_shash"]).record.id == planted[1]
+
+
+def _plant(mod: object, at: object, url: str, traces: list[tuple[list, float]]) -> list[int]:
+    """Each trace committed to the slice as MetaSchedule commits a measured candidate."""
+    from tvm.s_tir import Schedule, Trace
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+    from tvm.s_tir.meta_schedule.database import TuningRecord
+
+    from schedules_db.ms_adapter import SliceDatabase
+
+    with Store(url) as store:
+        database = SliceDatabase(store, at.key)
+        workload = database.commit_workload(mod)
+        for trace, seconds in traces:
+            schedule = Schedule(mod)
+            Trace.apply_json_to_schedule(trace, schedule)
+            database.commit_tuning_record(TuningRecord(
+                schedule.trace, workload, [seconds], at.target,
+                ArgInfo.from_entry_func(schedule.mod, remove_preproc=True)))
+        return [r.id for r in store.all_records(at.key, FIXTURE["workload_shash"])]

@@ -171,3 +171,44 @@ def db_import(folder: Path, share: int, share_kind: str, db_url: str | None) -> 
     with Store(resolve_db_url(db_url)) as store:
         added = import_folder(store, folder, share_kind, share)
     click.echo(f"Imported {added} records from {folder} as {share_kind}:{share}%.")
+
+
+@db.command("check")
+@click.option("--share", type=click.IntRange(1, 100), metavar="P", required=True,
+              help="Check the records tuned at this share.")
+@target_option
+@model_option
+@db_option
+def db_check(share: int, target: str, model: str | None, db_url: str | None) -> None:
+    """Run each workload's best record at one share beside TVM's default schedule on random
+    inputs, and mark each that computes wrong outputs failed, until a workload's best
+    agrees: what every tuning job does for its own slice, for records stored before."""
+    from schedules_db import Store, inventory
+    from schedules_db.model_registry import model_tasks
+    from schedules_db.ms_adapter import stored_workload
+    from tunesvc.errors import UserError
+    from tunesvc.targets import TargetSpec
+    from workers.cpu_isa import host_mismatch
+    from workers.shares import Share
+    from workers.verify import verify_best
+
+    spec = TargetSpec(target)
+    at = spec.at(Share(spec.share_kind, share))
+    problem = host_mismatch(at.attrs)
+    if problem is not None:
+        raise UserError(f"cannot run these records here: {problem}")
+    with Store(resolve_db_url(db_url)) as store:
+        mine = None if model is None else {t.workload_shash for t in
+                                           model_tasks(store, model_name(model))}
+        shashes = [r.workload_shash for r in inventory.summaries(store, shashes=mine, key=at.key)]
+        wrong = 0
+        for done, shash in enumerate(shashes, 1):
+            found = verify_best(store, at.key, shash, stored_workload(store, shash).mod,
+                                at.target)
+            wrong += len(found)
+            for d in found:
+                click.echo(f"[{done}/{len(shashes)}] workload {shash}: record {d.record_id} "
+                           f"computes wrong outputs (max abs error {d.max_abs_error:.3g}, "
+                           f"tolerance {d.tolerance:.3g}): marked failed")
+    click.echo(f"Checked the best records of {len(shashes)} workloads "
+               f"({at.share.label}): {wrong} computed wrong outputs, marked failed.")
