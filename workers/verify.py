@@ -95,13 +95,16 @@ def verify_best(store: Store, key: SliceKey, shash: str, mod: IRModule,
     each that disagrees is marked failed in `store`. Returns those. A kernel that cannot be
     built or run here outside MetaSchedule's builder is left unchecked (logged), never
     marked: the check must not fail a job or a record on its own account."""
+    records = store.top_records(key, shash, limit=MAX_CHECKS)
+    if not records:  # nothing to check: no default schedule to build and run either
+        return []
     try:
         reference = Reference.of(mod, target)
     except Exception as exc:  # noqa: BLE001 - TVM raises many types; the job goes on
         log.warning("outputs not checked: the default schedule does not run here: %s", exc)
         return []
     wrong: list[Disagreement] = []
-    for record in store.top_records(key, shash, limit=MAX_CHECKS):
+    for record in records:
         try:
             differs = reference.differs(run(scheduled(mod, record), target, reference.inputs))
         except Exception as exc:  # noqa: BLE001

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tunesvc.cli.common import db_option, target_option
 from tunesvc.config import resolve_db_url
+
+if TYPE_CHECKING:
+    from schedules_db import SliceKey, Store
 
 
 @click.group()
@@ -20,6 +24,16 @@ def model_name(model: str) -> str:
     """How the database names a model: a zoo or torch: name as given, a file by its
     absolute path."""
     return str(Path(model).resolve()) if Path(model).is_file() else model
+
+
+def slice_workloads(store: Store, key: SliceKey, model: str | None) -> list[str]:
+    """The workloads holding records in slice `key`: all, or `model`'s only."""
+    from schedules_db import inventory
+    from schedules_db.model_registry import model_tasks
+
+    mine = None if model is None else {t.workload_shash for t in
+                                       model_tasks(store, model_name(model))}
+    return [r.workload_shash for r in inventory.summaries(store, shashes=mine, key=key)]
 
 
 model_option = click.option("--model", metavar="MODEL",
@@ -134,18 +148,15 @@ def db_export(folder: Path, share: int, target: str, model: str | None, top: int
     """Write one share's records to FOLDER as a MetaSchedule JSON database
     (database_workload.json, database_tuning_record.json), which stock TVM reads with
     `ms.database.JSONDatabase(work_dir=FOLDER)`."""
-    from schedules_db import Store, inventory
+    from schedules_db import Store
     from schedules_db.interchange import export_slice
-    from schedules_db.model_registry import model_tasks
     from tunesvc.targets import TargetSpec
     from workers.shares import Share
 
     spec = TargetSpec(target)
     key = spec.at(Share(spec.share_kind, share)).key
     with Store(resolve_db_url(db_url)) as store:
-        mine = None if model is None else {t.workload_shash for t in
-                                           model_tasks(store, model_name(model))}
-        in_slice = [r.workload_shash for r in inventory.summaries(store, shashes=mine, key=key)]
+        in_slice = slice_workloads(store, key, model)
         written = export_slice(store, key, in_slice, folder, top)
     click.echo(f"Wrote {written} records of {len(in_slice)} workloads ({key.share_kind}:"
                f"{share}%) to {folder}.")
@@ -183,8 +194,7 @@ def db_check(share: int, target: str, model: str | None, db_url: str | None) -> 
     """Run each workload's best record at one share beside TVM's default schedule on random
     inputs, and mark each that computes wrong outputs failed, until a workload's best
     agrees: what every tuning job does for its own slice, for records stored before."""
-    from schedules_db import Store, inventory
-    from schedules_db.model_registry import model_tasks
+    from schedules_db import Store
     from schedules_db.ms_adapter import stored_workload
     from tunesvc.errors import UserError
     from tunesvc.targets import TargetSpec
@@ -198,9 +208,7 @@ def db_check(share: int, target: str, model: str | None, db_url: str | None) -> 
     if problem is not None:
         raise UserError(f"cannot run these records here: {problem}")
     with Store(resolve_db_url(db_url)) as store:
-        mine = None if model is None else {t.workload_shash for t in
-                                           model_tasks(store, model_name(model))}
-        shashes = [r.workload_shash for r in inventory.summaries(store, shashes=mine, key=at.key)]
+        shashes = slice_workloads(store, at.key, model)
         wrong = 0
         for done, shash in enumerate(shashes, 1):
             found = verify_best(store, at.key, shash, stored_workload(store, shash).mod,
