@@ -28,7 +28,7 @@ from tvm.target import Target
 from schedules_db.ms_adapter import SliceDatabase, stored_workload, to_tuning_record
 from schedules_db.neighbours import Neighbour, neighbours
 from workers.jobs import TuneJob
-from workers.search import measured_modules, module_hash
+from workers.search import module_hash
 from workers.seeding import measure_seeds, replayed
 from workers.similar import TRAILING_NUMBER
 from workers.warm import WorkerTools
@@ -122,24 +122,25 @@ def seed_from_siblings(job: TuneJob, target: Target, database: SliceDatabase,
     """Measure here, fastest first, up to `limit` of the siblings' best schedules that beat
     `best_sec` (this slice's best; None: any) and that the slice has not measured; returns
     how many were measured."""
-    alike = siblings(job, tools)
-    if not alike:
+    donors = [(row, theirs, sibling.task_name or sibling.shash[:12])
+              for sibling, theirs in siblings(job, tools)
+              for row in tools.store.top_records(sibling.key, sibling.shash, BEST_PER_SIBLING)
+              if row.mean_run_sec is not None
+              and (best_sec is None or row.mean_run_sec < best_sec)]
+    if not donors:
         return 0
-    measured = measured_modules(r for _, r in database.records_of(workload))
+    measured = tools.module_hashes.of(
+        workload.mod, tools.store.all_records(job.slice_key, job.task.shash))
     found: list[tuple[float, Schedule, str]] = []
     context = ms.TuneContext(mod=workload.mod, target=target, space_generator="post-order-apply",
                              task_name=job.task.name, num_threads=1)
     spaces, postprocs = context.generate_design_space(), context.space_generator.postprocs
-    for sibling, theirs in alike:
-        for row in tools.store.top_records(sibling.key, sibling.shash, BEST_PER_SIBLING):
-            sec = row.mean_run_sec
-            if sec is None or (best_sec is not None and sec >= best_sec):
-                continue
-            schedule = transplanted(to_tuning_record(row, theirs).trace, spaces, postprocs,
-                                    workload.mod)
-            if schedule is not None and module_hash(schedule.mod) not in measured:
-                measured.add(module_hash(schedule.mod))
-                found.append((sec, schedule, sibling.task_name or sibling.shash[:12]))
+    for row, theirs, name in donors:
+        schedule = transplanted(to_tuning_record(row, theirs).trace, spaces, postprocs,
+                                workload.mod)
+        if schedule is not None and module_hash(schedule.mod) not in measured:
+            measured.add(module_hash(schedule.mod))
+            found.append((row.mean_run_sec, schedule, name))
     found = sorted(found, key=lambda item: item[0])[:min(SIBLING_SEEDS, limit)]
     if not found:
         return 0

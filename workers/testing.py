@@ -84,12 +84,14 @@ class FakeSearch(PySearchStrategy):
         super().__init__()
         self.batches = list(batches)
         self.given = 0
+        self.asked: tuple[int, int] | None = None  # (max_trials, num_trials_per_iter)
 
     def _initialize_with_tune_context(self, context: ms.TuneContext) -> None:
         pass
 
-    def pre_tuning(self, *args: object, **kwargs: object) -> None:
-        pass
+    def pre_tuning(self, max_trials: int, num_trials_per_iter: int, *args: object,
+                   **kwargs: object) -> None:
+        self.asked = (max_trials, num_trials_per_iter)
 
     def post_tuning(self) -> None:
         pass

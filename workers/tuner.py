@@ -17,19 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from tvm.s_tir import meta_schedule as ms
-from tvm.s_tir.meta_schedule.database import TuningRecord
 from tvm.s_tir.meta_schedule.relax_integration import get_loggers_from_work_dir
 from tvm.target import Target
 
-from schedules_db.ms_adapter import SliceDatabase
+from schedules_db.ms_adapter import SliceDatabase, to_measure_candidate
 from schedules_db.progress import SliceProgress, slice_progress
+from schedules_db.records import StoredRecord
 from workers.cpu_isa import host_mismatch
 from workers.fused_rules import register as register_fused_rules
 from workers.intrinsics import load_tensor_intrinsics
 from workers.jobs import TuneJob, TuneResult
 from workers.logs import output_to_file
 from workers.measure import default_schedule, measure_module
-from workers.search import SkipMeasuredSearch, measured_modules
+from workers.search import SkipMeasuredSearch
 from workers.siblings import seed_from_siblings
 from workers.similar import seed_from_similar
 from workers.transfer import seed_from_nearest_shares
@@ -119,10 +119,10 @@ def _seed(job: TuneJob, target: Target, tools: WorkerTools, database: SliceDatab
 def _search(job: TuneJob, target: Target, tools: WorkerTools, database: SliceDatabase,
             workload: ms.database.Workload, trials: int) -> None:
     """`trials` more candidates of the job's task, each committed as it is measured."""
-    earlier = database.records_of(workload)
+    earlier = tools.store.all_records(job.slice_key, job.task.shash)
     (logger,) = _job_loggers(job)
-    context = _tune_context(job, target, tools.cores, measured_modules(r for _, r in earlier),
-                            logger)
+    context = _tune_context(job, target, tools.cores,
+                            tools.module_hashes.of(workload.mod, earlier), logger)
     if job.search.warm:
         warm_from_neighbours(job, target, logger, tools)
     ms.tune_tasks(
@@ -134,7 +134,7 @@ def _search(job: TuneJob, target: Target, tools: WorkerTools, database: SliceDat
         builder=tools.builder,
         runner=tools.runner,
         database=database,
-        cost_model=_warm_cost_model(job, tools, context, earlier),
+        cost_model=_warm_cost_model(job, tools, context, workload, earlier),
         task_scheduler="round-robin",
     )
 
@@ -161,15 +161,16 @@ def _default_run_sec(job: TuneJob, target: Target, tools: WorkerTools) -> float 
 
 
 def _warm_cost_model(job: TuneJob, tools: WorkerTools, context: ms.TuneContext,
-                     earlier: list[tuple[int, TuningRecord]]) -> ms.cost_model.XGBModel:
+                     workload: ms.database.Workload,
+                     earlier: list[StoredRecord]) -> ms.cost_model.XGBModel:
     """The worker's cost model, first trained on this slice's records it has not seen."""
     model = tools.model(job.search.trials_per_round)
-    unseen = [record for record_id, record in earlier if record_id not in tools.trained_on]
+    unseen = [row for row in earlier if row.id not in tools.trained_on]
     if unseen:
-        model.update(context, [r.as_measure_candidate() for r in unseen],
-                     [ms.runner.RunnerResult([float(s) for s in r.run_secs], None)
-                      for r in unseen])
-        tools.trained_on.update(record_id for record_id, _ in earlier)
+        model.update(context, [to_measure_candidate(row, workload) for row in unseen],
+                     [ms.runner.RunnerResult([float(s) for s in row.run_secs], None)
+                      for row in unseen])
+        tools.trained_on.update(row.id for row in earlier)
     return model
 
 
@@ -191,7 +192,10 @@ def _tune_context(job: TuneJob, target: Target, cores: int, measured: set[int],
         mod=job.task.mod,
         target=target,
         space_generator="post-order-apply",
-        search_strategy=SkipMeasuredSearch(evolutionary, measured),
+        # a fifth of MetaSchedule's population is the slice's best records (its
+        # init_measured_ratio): asked for that many more, a round still brings enough fresh
+        search_strategy=SkipMeasuredSearch(evolutionary, measured,
+                                           extra=job.search.population_size // 5),
         task_name=job.task.name,
         logger=logger,
         num_threads=max(1, cores),

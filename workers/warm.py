@@ -15,6 +15,7 @@ from tvm.s_tir import meta_schedule as ms
 from schedules_db.records import SliceKey
 from schedules_db.store import Store
 from workers.measure import WarmBuilder, make_builder, make_runner
+from workers.search import ModuleHashes
 from workers.shares import Share
 
 
@@ -34,6 +35,8 @@ class WorkerTools:
     # slices whose other workloads' records the cost model has trained on (warm model)
     warmed_for: set[SliceKey] = field(default_factory=set)
     measuring_pid: int | None = None
+    # the module each stored record scheduled, each trace replayed once per worker
+    module_hashes: ModuleHashes = field(default_factory=ModuleHashes)
     _store: Store | None = None
 
     @property

@@ -14,7 +14,14 @@ from tunesvc.targets import ShareTarget
 from tunesvc.pipeline.importer import extract_tasks, to_relax
 from tunesvc.models.sources import load_model
 from workers.jobs import SearchConfig, TuneJob
-from workers.search import MAX_STALE_ROUNDS, SkipMeasuredSearch, module_hash
+from schedules_db.ms_adapter import SliceDatabase
+from workers.search import (
+    MAX_STALE_ROUNDS,
+    ModuleHashes,
+    SkipMeasuredSearch,
+    measured_modules,
+    module_hash,
+)
 from workers.shares import Share
 from workers.testing import (
     FakeSearch,
@@ -70,6 +77,19 @@ def test_the_search_stops_at_its_budget_after_a_batch_of_known_candidates() -> N
     assert search.generate_measure_candidates() is None
 
 
+def test_the_inner_search_is_asked_for_more_so_one_round_is_enough() -> None:
+    # MetaSchedule puts the slice's best records in its population and ranks them first;
+    # asked for `extra` more, the round still holds a full round of fresh candidates.
+    known = split_candidates(matmul_module(64), "matmul", 3)
+    fresh = split_candidates(matmul_module(32), "matmul", 6)
+    inner = FakeSearch([known + fresh, fresh])
+    search = SkipMeasuredSearch(inner, set(_hashes(known)), extra=3)
+    search.pre_tuning(8, 4, [])
+    assert inner.asked == (8 + 3, 4 + 3)
+    assert _hashes(search.generate_measure_candidates()) == _hashes(fresh[0:4])  # best first
+    assert inner.given == 1  # no second round for the known ones
+
+
 def _replay_tools(db_url: str, target_text: str) -> WorkerTools:
     tools = WorkerTools(builder=ReplayBuilder(), runner=ReplayRunner(), cores=1, db_url=db_url)
     tools.proven_for.add(target_text)  # nothing is measured: there is no share to prove
@@ -105,3 +125,25 @@ def test_a_resumed_job_measures_only_what_is_missing_and_nothing_twice(tmp_path:
     assert len(built) == 17 and len(set(built)) == 17
     stored = Store(url).all_records(job(16, 3).slice_key, task.shash)
     assert len({json.dumps(json.loads(r.trace_json)) for r in stored}) == 16
+
+
+def test_module_hashes_agree_with_replayed_records_and_replay_each_trace_once(
+        tmp_path: Path) -> None:
+    target = Target({"kind": "llvm", "num-cores": 1})
+    task = next(t for t in extract_tasks(to_relax(load_model("zoo:mlp")), target)
+                if "matmul" in t.name or "dense" in t.name)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    at = ShareTarget.of(target, Share("cpu", 50))
+    job = TuneJob("replay-1", task, at.share, at.json, at.key,
+                  SearchConfig(trials=8, trials_per_round=4, population=32),
+                  str(tmp_path / "job1"))
+    assert run_job(job, (0,), "replay", _replay_tools(url, at.json)).ok
+    store = Store(url)
+    rows = store.all_records(at.key, task.shash)
+    database = SliceDatabase(store, at.key)
+    records = [r for _, r in database.records_of(database.commit_workload(task.mod))]
+    hashes = ModuleHashes()
+    assert len(rows) == 8
+    assert hashes.of(task.mod, rows) == measured_modules(records)
+    # a second time nothing is replayed: the workload's module is not even read
+    assert hashes.of(None, rows) == measured_modules(records)  # type: ignore[arg-type]
