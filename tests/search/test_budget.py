@@ -20,6 +20,16 @@ def allocator(total: int, cap: int = 1000, chunk: int = 16, **weights: int) -> B
     return BudgetAllocator(tasks, total, cap, chunk)
 
 
+def hand_out_the_rest(budget: BudgetAllocator, best_sec: float, default_sec: float) -> set[str]:
+    """The tasks that get the budget's remaining chunks, each job finishing at these
+    latencies."""
+    handed = set()
+    while (chunk := budget.next_chunk()) is not None:
+        handed.add(chunk[0])
+        budget.finished(chunk[0], chunk[1], best_sec=best_sec, default_sec=default_sec)
+    return handed
+
+
 def test_every_task_first_gets_one_chunk_then_the_heavy_one_gets_the_rest() -> None:
     budget = allocator(80, heavy=1, light=1)
     first = [budget.next_chunk(), budget.next_chunk()]
@@ -47,6 +57,29 @@ def test_exhausted_capped_and_failed_tasks_stop() -> None:
     assert budget.next_chunk() is None  # a exhausted, b at its cap, c failed
 
 
+def test_a_task_whose_every_schedule_failed_keeps_drawing_trials_at_its_default_latency() -> None:
+    budget = allocator(200, cap=64, broken=1, fine=1)
+    budget.next_chunk(), budget.next_chunk()
+    # every candidate of "broken" computed wrong outputs: no best, its default kernel runs
+    budget.finished("broken", 16, best_sec=None, default_sec=2e-3)
+    budget.finished("fine", 16, best_sec=1e-4, default_sec=1e-3)
+    assert budget.next_chunk() == ("broken", 32)
+
+
+def test_a_failed_alternative_draws_nothing_while_its_group_has_a_good_schedule() -> None:
+    tasks = {"direct": TaskProgress("direct", 1, group="conv"),
+             "winograd": TaskProgress("winograd", 1, group="conv"),
+             "other": TaskProgress("other", 1)}
+    budget = BudgetAllocator(tasks, 120, 1000, chunk=16)
+    for _ in tasks:
+        budget.next_chunk()
+    budget.finished("winograd", 16, best_sec=None, default_sec=5e-3)
+    budget.finished("direct", 16, best_sec=1e-3, default_sec=5e-3)
+    budget.finished("other", 16, best_sec=1e-6, default_sec=1e-5)
+    handed = hand_out_the_rest(budget, best_sec=1e-3, default_sec=5e-3)
+    assert "winograd" not in handed and "direct" in handed
+
+
 def test_first_chunk_is_smaller() -> None:
     budget = BudgetAllocator({"a": TaskProgress("a", 1)}, 100, 100, chunk=16, first_chunk=8)
     assert budget.next_chunk() == ("a", 8)
@@ -59,11 +92,7 @@ def test_negligible_tasks_get_only_their_first_chunk() -> None:
     budget.next_chunk(), budget.next_chunk()
     budget.finished("big", 16, best_sec=1e-2, default_sec=1e-1)
     budget.finished("tiny", 16, best_sec=1e-6, default_sec=1e-5)
-    shashes = set()
-    while (chunk := budget.next_chunk()) is not None:
-        shashes.add(chunk[0])
-        budget.finished(chunk[0], chunk[1], best_sec=1e-2, default_sec=1e-1)
-    assert shashes == {"big"}
+    assert hand_out_the_rest(budget, best_sec=1e-2, default_sec=1e-1) == {"big"}
 
 
 def grouped(total: int, single_ms: float, variants_ms: list[float]) -> BudgetAllocator:

@@ -7,7 +7,10 @@ spirit of MetaSchedule's gradient task scheduler:
     gain = weight x (recent improvement per trial + best latency / trials so far)
 
 the first term rewards tasks still improving, the second says a task with few trials and
-a large share of the model's latency probably has more to give. A task stops getting
+a large share of the model's latency probably has more to give. A task measured without one
+good schedule (each candidate failed, or computed wrong outputs and was marked failed) is
+judged by its default kernel's latency, which the model runs in its place, unless an
+alternative of its group has a good schedule. A task stops getting
 trials once its search space is exhausted, it reached the per-task cap, or its kernels
 are a negligible part of the model's latency. Tasks of one group are alternatives for
 the same operators (a convolution's direct and Winograd kernels): the model runs the
@@ -81,10 +84,18 @@ class GroupStanding:
     closeness: float
 
 
-def gain_per_trial(task: TaskProgress, standing: GroupStanding | None) -> float:
-    """The expected gain in model latency per trial of `task`'s next chunk (see above)."""
+def gain_per_trial(task: TaskProgress, standing: GroupStanding | None,
+                   group_untuned: bool = False) -> float:
+    """The expected gain in model latency per trial of `task`'s next chunk (see above).
+    A task measured without one good schedule (every candidate failed or computed wrong
+    outputs) still costs the model its default kernel while nothing of its group (True in
+    `group_untuned`) runs in its place: it draws trials as a task of that latency."""
     if task.best_sec is None:
-        return float("inf") if task.trials == 0 else 0.0
+        if task.trials == 0:
+            return float("inf")
+        if group_untuned and task.default_sec is not None:
+            return task.weight * task.default_sec / task.trials
+        return 0.0
     if standing is None:  # a group of its own
         return task.weight * (task.recent_gain_per_trial() + task.best_sec / max(1, task.trials))
     return task.weight * standing.closeness * (
@@ -113,8 +124,10 @@ class BudgetAllocator:
         candidates = [t for t in self.tasks.values() if self._eligible(t, standings)]
         if left <= 0 or not candidates:
             return None
-        task = max(candidates, key=lambda t: (gain_per_trial(t, standings.get(t.shash)),
-                                              t.weight, t.shash))
+        tuned = {t.group or t.shash for t in self.tasks.values() if t.best_sec is not None}
+        task = max(candidates, key=lambda t: (
+            gain_per_trial(t, standings.get(t.shash), (t.group or t.shash) not in tuned),
+            t.weight, t.shash))
         task.kin_best_seen = kin_best.get(task.kin)
         wanted = self.chunk if task.trials else (self.first_chunk or self.chunk)
         size = min(wanted, left, self.cap_per_task - task.trials)
