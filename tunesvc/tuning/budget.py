@@ -62,6 +62,11 @@ class TaskProgress:
     kin_best_seen: float | None = None  # its kin's best when its last job was handed out
 
     @property
+    def group_key(self) -> str:
+        """The group this task is an alternative in (its own shash when it has none)."""
+        return self.group or self.shash
+
+    @property
     def latency_sec(self) -> float | None:
         """This task's latency as the model would see it now (best tuned, else default)."""
         return self.best_sec if self.best_sec is not None else self.default_sec
@@ -93,8 +98,8 @@ def gain_per_trial(task: TaskProgress, standing: GroupStanding | None,
     if task.best_sec is None:
         if task.trials == 0:
             return float("inf")
-        if group_untuned and task.default_sec is not None:
-            return task.weight * task.default_sec / task.trials
+        if group_untuned and task.latency_sec is not None:  # the default kernel's
+            return task.weight * task.latency_sec / task.trials
         return 0.0
     if standing is None:  # a group of its own
         return task.weight * (task.recent_gain_per_trial() + task.best_sec / max(1, task.trials))
@@ -124,9 +129,9 @@ class BudgetAllocator:
         candidates = [t for t in self.tasks.values() if self._eligible(t, standings)]
         if left <= 0 or not candidates:
             return None
-        tuned = {t.group or t.shash for t in self.tasks.values() if t.best_sec is not None}
+        tuned = {t.group_key for t in self.tasks.values() if t.best_sec is not None}
         task = max(candidates, key=lambda t: (
-            gain_per_trial(t, standings.get(t.shash), (t.group or t.shash) not in tuned),
+            gain_per_trial(t, standings.get(t.shash), t.group_key not in tuned),
             t.weight, t.shash))
         task.kin_best_seen = kin_best.get(task.kin)
         wanted = self.chunk if task.trials else (self.first_chunk or self.chunk)
@@ -159,7 +164,7 @@ class BudgetAllocator:
                                         or _losing(task, standings.get(task.shash)))
 
     def _negligible(self, task: TaskProgress) -> bool:
-        model = estimated_latency(Part(t.group or t.shash, t.weight, t.latency_sec, t.shash,
+        model = estimated_latency(Part(t.group_key, t.weight, t.latency_sec, t.shash,
                                        t.also) for t in self.tasks.values() if t.latency_sec)
         if task.latency_sec is None or not model:
             return False
@@ -169,7 +174,7 @@ class BudgetAllocator:
         """Each task's best latency as its group compares it (a fused task less the 1x1
         kernel it spares; its kin's best where that is news to it), None while unknown."""
         return {part.shash: sec for part, sec in net_latencies(
-            Part(t.group or t.shash, t.weight, _hoped(t, kin_best), t.shash, t.also)
+            Part(t.group_key, t.weight, _hoped(t, kin_best), t.shash, t.also)
             for t in self.tasks.values())}
 
     def _kin_best(self) -> dict[str, float]:
@@ -185,7 +190,7 @@ class BudgetAllocator:
         net = self._net_best(kin_best)
         members: dict[str, list[TaskProgress]] = {}
         for task in self.tasks.values():  # a task named as a group is that group's member
-            members.setdefault(task.group or task.shash, []).append(task)
+            members.setdefault(task.group_key, []).append(task)
         standings = {}
         for group in members.values():
             known = [sec for sec in (net[t.shash] for t in group) if sec is not None]
