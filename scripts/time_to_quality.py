@@ -11,6 +11,8 @@ OUT/results.md.
 
     scripts/time_to_quality.py tunesvc r50a zoo:resnet18 50 --trials 1800 --out OUT
     scripts/time_to_quality.py tunesvc r50w zoo:resnet18 50 --trials 1800 --warm --out OUT
+    scripts/time_to_quality.py tunesvc r50h zoo:resnet18 50 --trials 1400 --warm --workers 1 \\
+        --out OUT                                          # on stock's one core at 50%
     scripts/time_to_quality.py stock s50a zoo:resnet18 50 --out OUT
     scripts/time_to_quality.py adopt m100a zoo:mobilenet_v2 100 DB_URL_OR_FILE \\
         --started "2026-12-05 05:02:15" --out OUT          # a tunesvc run made earlier
@@ -45,7 +47,7 @@ STOCK_BATCH = 64  # stock's own candidates per batch (num_trials_per_iter)
 @dataclass(frozen=True)
 class Run:
     name: str
-    engine: str  # "tunesvc", "tunesvc-warm", "tune_relax" or "tune_relax-<n>" (n a batch)
+    engine: str  # "tunesvc[-warm][-<w>w]" (w workers a share), "tune_relax[-<n>]" (n a batch)
     model: str
     share: int
     started: str  # UTC, STAMP
@@ -125,21 +127,26 @@ _shapes_option = click.option("--input-shape", "shapes", multiple=True, metavar=
 @click.option("--warm/--cold", default=False, help="tunesvc's --warm-model/--cold-model.")
 @click.option("--seed-db", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Start from a copy of this SQLite database (records of other models).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="tunesvc's --workers-per-share; 1 holds it to the share's cores, as stock "
+                   "is [default: as many as fit, e.g. two one-core workers at 50% of 2 cores].")
 @_out_option
 @_shapes_option
 def tunesvc_command(name: str, model: str, share: int, trials: int, minutes: float,
-                    warm: bool, seed_db: Path | None, out: Path, shapes: tuple[str, ...]) -> None:
+                    warm: bool, seed_db: Path | None, workers: int | None, out: Path,
+                    shapes: tuple[str, ...]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     db = out / f"{name}.sqlite"
     if db.exists():
         raise click.ClickException(f"{db} exists: a run is tuned once")
     if seed_db:
         shutil.copy(seed_db, db)
-    run = Run(name, "tunesvc-warm" if warm else "tunesvc", model, share, _now(), str(db),
-              list(shapes))
+    engine = ("tunesvc-warm" if warm else "tunesvc") + (f"-{workers}w" if workers else "")
+    run = Run(name, engine, model, share, _now(), str(db), list(shapes))
+    held = ["--workers-per-share", str(workers)] if workers else []
     _timed_out([sys.executable, "-m", "tunesvc", "tune", model, *run.shape_args(), "--target",
                 "cpu", "--shares", str(share), "--trials", str(trials), "--db", f"sqlite:///{db}",
-                "--no-compare", "--warm-model" if warm else "--cold-model"], minutes * 60,
+                "--no-compare", "--warm-model" if warm else "--cold-model", *held], minutes * 60,
                out / f"{name}.log")
     _register(out, run)
 

@@ -22,11 +22,13 @@ def tune(model: str | LoadedModel, shares: str = "100", trials: int | None = Non
          trials_per_task: int | None = None, target: str = "cpu", db: str | None = None,
          input_shapes: dict[str, Shape] | None = None,
          input_values: dict[str, str] | None = None,
-         transfer: bool = False, warm: bool = WARM_MODEL) -> list[ShareSummary]:
+         transfer: bool = False, warm: bool = WARM_MODEL,
+         workers_per_share: int | None = None) -> list[ShareSummary]:
     """Tune `model` at each share (comma-separated percentages) and store the best
     schedules in `db` (default: the tunesvc home's SQLite file). With `trials`, a
     model-level budget per share, `trials_per_task` capping each task; without it,
-    `trials_per_task` (default 32) for every task. Returns the per-share summaries."""
+    `trials_per_task` (default 32) for every task; `workers_per_share` caps the workers
+    tuning each share at once (default: as many as fit). Returns the per-share summaries."""
     from tunesvc.tuning.execute import execute
     from tunesvc.tuning.planning import prepare
     from tunesvc.tuning.request import TuneRequest
@@ -34,5 +36,5 @@ def tune(model: str | LoadedModel, shares: str = "100", trials: int | None = Non
     request = TuneRequest.of(model, target, shares, total_trials=trials,
                              trials_per_task=trials_per_task, db=db, input_shapes=input_shapes,
                              input_values=input_values, transfer=transfer,
-                             warm=warm)
+                             warm=warm, workers_per_share=workers_per_share)
     return execute(prepare(request), lambda _result: None).summaries

@@ -28,6 +28,13 @@ def test_cpu_pools_fill_the_cores_and_never_exceed_the_jobs() -> None:
     assert workers_for(Share("cpu", 33), jobs=19, backend=CpuBackend(machine=2)) == 2
 
 
+def test_a_cap_on_workers_lowers_what_fits_and_never_raises_it() -> None:
+    two_cores = CpuBackend(machine=2)
+    assert workers_for(Share("cpu", 50), jobs=19, backend=two_cores, most=1) == 1
+    assert workers_for(Share("cpu", 50), jobs=19, backend=two_cores, most=8) == 2
+    assert workers_for(Share("cpu", 25), jobs=3, backend=CpuBackend(machine=16), most=8) == 3
+
+
 def test_a_fused_operator_with_a_name_longer_than_a_file_name_gets_a_job_folder(
         tmp_path: Path) -> None:
     """A fused operator names every operator in it (PP-OCRv4 det has one of 280 characters):

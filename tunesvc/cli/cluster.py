@@ -18,7 +18,7 @@ from tunesvc.cli.common import tune_options
 def submit(model: str, target: str, shares: str, total_trials: int | None,
            trials_per_task: int | None,
            input_shapes: tuple[str, ...], input_values: tuple[str, ...], db_url: str | None,
-           transfer: bool, warm: bool, fresh: bool,
+           transfer: bool, warm: bool, workers_per_share: int | None, fresh: bool,
            address: str | None) -> None:
     """Submit `tunesvc tune MODEL ...` to a Ray cluster as a Ray job; prints the job id.
 
@@ -32,7 +32,8 @@ def submit(model: str, target: str, shares: str, total_trials: int | None,
 
     named = ModelSpec.of_cli(model, input_shapes, input_values)  # bad shapes fail here
     options = forwarded_options(target, shares, total_trials, trials_per_task, db_url,
-                                fresh=fresh, transfer=transfer, warm=warm)
+                                fresh=fresh, transfer=transfer, warm=warm,
+                                workers_per_share=workers_per_share)
     job_id = cluster.submit(address, cluster.tune_entrypoint(named, options))
     click.echo(job_id)
     click.echo(f"Follow it with: tunesvc jobs status {job_id} / tunesvc jobs logs {job_id}",
@@ -41,7 +42,8 @@ def submit(model: str, target: str, shares: str, total_trials: int | None,
 
 def forwarded_options(target: str, shares: str, total_trials: int | None,
                       trials_per_task: int | None, db_url: str | None, *, fresh: bool,
-                      transfer: bool, warm: bool) -> list[str]:
+                      transfer: bool, warm: bool,
+                      workers_per_share: int | None = None) -> list[str]:
     """The options of the `tunesvc tune` the cluster job runs: every choice spelled out,
     so the job does what was asked even where its default differs."""
     options = ["--target", target, "--shares", shares]
@@ -51,6 +53,7 @@ def forwarded_options(target: str, shares: str, total_trials: int | None,
     options += ["--fresh"] if fresh else []
     options += ["--transfer" if transfer else "--no-transfer"]
     options += ["--warm-model" if warm else "--cold-model"]
+    options += ["--workers-per-share", str(workers_per_share)] if workers_per_share else []
     return options
 
 

@@ -127,6 +127,12 @@ def tune_options(command: Any) -> Any:
                           "refitted. On a model new to the database it reached the cold "
                           "search's 30-minute latency in half the time (docs/benchmarks.md); "
                           "--cold-model starts every cost model from nothing."),
+        click.option("--workers-per-share", type=click.IntRange(min=1), metavar="N",
+                     help="At most N workers tune each share at once [default: as many as "
+                          "fit on one device: at 50% of a 2-core machine, two one-core "
+                          "workers, one per half]. 1 tunes on one share's worth of the "
+                          "machine and leaves the rest free (to serve, or to compare fairly "
+                          "with a tuner held to those cores)."),
         click.option("--fresh", is_flag=True,
                      help="Delete this model's records at these shares first and tune from "
                           "scratch (default: resume)."),

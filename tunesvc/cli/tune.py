@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # TVM and Ray load when a tuning starts, not for --help
 def tune(model: str, target: str, shares: str, total_trials: int | None,
          trials_per_task: int | None, input_shapes: tuple[str, ...],
          input_values: tuple[str, ...], db_url: str | None,
-         transfer: bool, warm: bool, fresh: bool, address: str | None, log_dir: Path | None, compare: bool,
+         transfer: bool, warm: bool, workers_per_share: int | None, fresh: bool,
+         address: str | None, log_dir: Path | None, compare: bool,
          inputs_file: Path | None, as_json: bool, quiet: bool, verbose: bool) -> None:
     """Tune MODEL's operators at each share and store the best schedules.
 
@@ -69,7 +70,8 @@ def tune(model: str, target: str, shares: str, total_trials: int | None,
     request = TuneRequest.of(
         ModelSpec.of_cli(model, input_shapes, input_values, inputs_file), target, shares,
         total_trials=total_trials, trials_per_task=trials_per_task, db=db_url,
-        transfer=transfer, warm=warm, ray_address=address, log_dir=log_dir, fresh=fresh)
+        transfer=transfer, warm=warm, workers_per_share=workers_per_share, ray_address=address,
+        log_dir=log_dir, fresh=fresh)
     plan = _prepared(request)
     view = _progress_view(plan, sys.stderr if as_json else sys.stdout, quiet, verbose)
     with tuning.interruptible():

@@ -47,9 +47,12 @@ def connect_ray(address: str | None, machine_cores: int) -> str:
     return f"Ray cluster at {cluster[0]}"
 
 
-def workers_for(share: Share, jobs: int, backend: ShareBackend | None = None) -> int:
-    """How many workers of one share fit on one device at once (never more than jobs)."""
-    return max(1, min(jobs, (backend or share.backend).per_device(share)))
+def workers_for(share: Share, jobs: int, backend: ShareBackend | None = None,
+                most: int | None = None) -> int:
+    """How many workers of one share fit on one device at once (never more than jobs,
+    nor than `most` when given)."""
+    fit = min(jobs, (backend or share.backend).per_device(share))
+    return max(1, fit if most is None else min(fit, most))
 
 
 @dataclass
@@ -75,9 +78,11 @@ class _Worker:
 class Dispatcher:
     """Runs the jobs of every share's source on share pools until all sources are done."""
 
-    def __init__(self, db_url: str, placement: dict[str, float] | None = None) -> None:
+    def __init__(self, db_url: str, placement: dict[str, float] | None = None,
+                 most_workers: int | None = None) -> None:
         self.db_url = db_url  # given to each worker once, not carried by every job
         self.placement = placement or {}  # custom resources that pick the right nodes
+        self.most_workers = most_workers  # per share at once; None: as many as fit
         self._in_flight: dict[Any, tuple[_Worker, TuneJob, _Pool]] = {}
 
     def run(self, sources: list[JobSource], on_result: Callable[[TuneResult], None],
@@ -86,7 +91,8 @@ class Dispatcher:
         workers have started, if any of them can tune, before any job is handed out."""
         results: list[TuneResult] = []
         started = [(self._new_worker(pool), pool) for pool in (_Pool(s) for s in sources)
-                   for _ in range(workers_for(pool.share, pool.source.parallelism()))]
+                   for _ in range(workers_for(pool.share, pool.source.parallelism(),
+                                              most=self.most_workers))]
         if when_ready is not None and _any_ready([worker for worker, _ in started]):
             when_ready()
         for worker, pool in started:

@@ -53,7 +53,8 @@ def execute(plan: TunePlan, on_result: Callable[[TuneResult], None],
     log.info("tuning %s on %s", plan.model_name, ray_description)
     any_target = next(iter(plan.share_targets.values()))
     dispatcher = Dispatcher(plan.request.db_url,
-                            isa_placement(any_target.attrs, ray.cluster_resources()))
+                            isa_placement(any_target.attrs, ray.cluster_resources()),
+                            most_workers=plan.request.workers_per_share)
     results = dispatcher.run(plan.sources, on_result, when_ready=lambda: _forget(plan, say))
     return TuneOutcome(plan, plan.already_tuned + results, summarize(plan.already_tuned + results),
                        ray_description)

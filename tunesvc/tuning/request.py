@@ -40,13 +40,14 @@ class TuneRequest:
     total_trials: int | None = None  # a model-level budget per share (`--trials`)
     transfer: bool = False  # new slices start from the nearest tuned shares' best
     warm: bool = WARM_MODEL
+    workers_per_share: int | None = None  # None: as many as fit on the device at once
 
     @classmethod
     def of(cls, model: str | ModelSpec | LoadedModel, target: str, shares: str, *,
            total_trials: int | None = None, trials_per_task: int | None = None,
            db: str | None = None, input_shapes: dict[str, Shape] | None = None,
            input_values: dict[str, str] | None = None, transfer: bool = False,
-           warm: bool = WARM_MODEL,
+           warm: bool = WARM_MODEL, workers_per_share: int | None = None,
            ray_address: str | None = None, log_dir: Path | None = None,
            fresh: bool = False) -> TuneRequest:
         """The request from what a user gives: `target` as `--target` takes it, `shares`
@@ -62,4 +63,5 @@ class TuneRequest:
         return cls(model=model, target=spec, shares=tuple(parse_shares(shares, spec.share_kind)),
                    trials_per_task=per_task_budget(total_trials, trials_per_task),
                    db_url=resolve_db_url(db), ray_address=ray_address, log_dir=log_dir,
-                   fresh=fresh, total_trials=total_trials, transfer=transfer, warm=warm)
+                   fresh=fresh, total_trials=total_trials, transfer=transfer, warm=warm,
+                   workers_per_share=workers_per_share)
