@@ -93,6 +93,20 @@ target_option = click.option(
          "as JSON such as '{\"kind\": \"llvm\", \"mcpu\": \"skylake-avx512\"}', or a TVM "
          "tag such as nvidia/nvidia-h100.")
 
+_warm_option = click.option(
+    "--warm-model/--cold-model", "warm", default=WARM_MODEL, show_default=True,
+    help="Learn from every record the database holds: each task's cost model first trains on "
+         "other workloads' records on this target (the most similar first, a sample of at "
+         "most 256 read in a few seconds), and a workload never tuned here first measures the "
+         "best schedules of stored workloads of the same operators, refitted. On a model new "
+         "to the database it reached the cold search's 30-minute latency in half the time "
+         "(docs/benchmarks.md); --cold-model starts every cost model from nothing.")
+_workers_option = click.option(
+    "--workers-per-share", type=click.IntRange(min=1), metavar="N",
+    help="At most N workers tune each share at once [default: as many as fit on one device: "
+         "at 50% of a 2-core machine, two one-core workers, one per half]. 1 tunes on one "
+         "share's worth of the machine and leaves the rest free (to serve, or to compare "
+         "fairly with a tuner held to those cores).")
 
 def tune_options(command: Any) -> Any:
     """The options `tune` and `submit` share (submit passes them on to `tunesvc tune`)."""
@@ -118,21 +132,8 @@ def tune_options(command: Any) -> Any:
                      help="At a share a task was never tuned at, first measure the best "
                           "schedules of the nearest tuned shares (same workload and "
                           "target), and search from them."),
-        click.option("--warm-model/--cold-model", "warm", default=WARM_MODEL, show_default=True,
-                     help="Learn from every record the database holds: each task's cost "
-                          "model first trains on other workloads' records on this target "
-                          "(the most similar first, a sample of at most 256 read in a few "
-                          "seconds), and a workload never tuned here first measures the "
-                          "best schedules of stored workloads of the same operators, "
-                          "refitted. On a model new to the database it reached the cold "
-                          "search's 30-minute latency in half the time (docs/benchmarks.md); "
-                          "--cold-model starts every cost model from nothing."),
-        click.option("--workers-per-share", type=click.IntRange(min=1), metavar="N",
-                     help="At most N workers tune each share at once [default: as many as "
-                          "fit on one device: at 50% of a 2-core machine, two one-core "
-                          "workers, one per half]. 1 tunes on one share's worth of the "
-                          "machine and leaves the rest free (to serve, or to compare fairly "
-                          "with a tuner held to those cores)."),
+        _warm_option,
+        _workers_option,
         click.option("--fresh", is_flag=True,
                      help="Delete this model's records at these shares first and tune from "
                           "scratch (default: resume)."),
