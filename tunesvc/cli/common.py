@@ -108,6 +108,7 @@ _workers_option = click.option(
          "share's worth of the machine and leaves the rest free (to serve, or to compare "
          "fairly with a tuner held to those cores).")
 
+
 def tune_options(command: Any) -> Any:
     """The options `tune` and `submit` share (submit passes them on to `tunesvc tune`)."""
     options = [

@@ -51,8 +51,7 @@ def workers_for(share: Share, jobs: int, backend: ShareBackend | None = None,
                 most: int | None = None) -> int:
     """How many workers of one share fit on one device at once (never more than jobs,
     nor than `most` when given)."""
-    fit = min(jobs, (backend or share.backend).per_device(share))
-    return max(1, fit if most is None else min(fit, most))
+    return max(1, min(jobs, (backend or share.backend).per_device(share), most or jobs))
 
 
 @dataclass
